@@ -2,8 +2,10 @@
 
 Modules:
 
+- `transformer_opt.bench`: Latency percentiles, throughput, speedup, memory and accuracy per engine, batch size and sequence length, with the method written down next to every number; and the toolkit's one-call analysis.
 - `transformer_opt.optimize`: Turn an exported encoder into a fast one with ONNX Runtime's transformer fusions, FP16 for GPUs and INT8 for CPUs, and prove it still computes the same function."""
 
 __version__ = "0.1.0"
 
 from .export import TransformerOptimizationToolkit
+from . import optimize, session, bench  # each adds its stage to the toolkit (tk.optimize, tk.run_full_analysis)
