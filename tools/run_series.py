@@ -41,7 +41,7 @@ def main(argv=None):
     device = resolve_device(a.device)
     tag = a.tag or device
     runs, results = root/"_runs"/tag, root/"results"/tag
-    images = Path(a.images) if a.images else root/"images"
+    images = (Path(a.images) if a.images else root/"images").resolve()
     runs.mkdir(parents=True, exist_ok=True)
     params = dict(device=device, model_name=a.model, out_dir=str(results))
     if not a.quick:
@@ -57,12 +57,19 @@ def main(argv=None):
         else: params_nb = {k: v for k, v in params.items() if k in decl}
         print(f"== {nb.name} {params_nb}", flush=True)
         t0 = time.time()
-        pm.execute_notebook(str(nb), str(runs/nb.name), parameters=params_nb, cwd=str(root/"nbs"), kernel_name="python3",
-                            progress_bar=False, log_output=False)
-        timings[nb.name] = round(time.time() - t0, 1)
-        print(f"   done in {timings[nb.name]} s", flush=True)
+        try:
+            pm.execute_notebook(str(nb), str(runs/nb.name), parameters=params_nb, cwd=str(root/"nbs"),
+                                kernel_name="python3", language="python", progress_bar=False, log_output=False)
+            status = "ok"
+        except Exception as e:  # go on: later notebooks (the charts) still run on what was saved
+            status = f"FAILED: {type(e).__name__}: {str(e).strip().splitlines()[-1][:300] if str(e).strip() else ''}"
+        timings[nb.name] = dict(seconds=round(time.time() - t0, 1), status=status)
+        print(f"   {status} in {timings[nb.name]['seconds']} s (executed copy: {runs/nb.name})", flush=True)
     (runs/"timings.json").write_text(json.dumps(timings, indent=1))
     print(f"executed notebooks: {runs}\nresults: {results}\ncharts: {images}")
+    failed = [k for k, v in timings.items() if v["status"] != "ok"]
+    print(f"{len(timings) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
 
 if __name__ == "__main__":
     sys.exit(main())
