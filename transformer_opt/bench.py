@@ -336,7 +336,6 @@ def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
             rows.append(row); bar.update()
         del e
         if dev == "cuda": torch.cuda.empty_cache()
-        if n == BASELINE: tk.model.to("cpu")
     bar.close()
     if memory:
         b, s = max(shapes, key=lambda t: t[0] * t[1])
