@@ -348,9 +348,8 @@ def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
             for r in rows:
                 if r["engine"] == n: r.update({k: v for k, v in mem.items() if k != "memory_error"}, memory_shape=[b, s],
                                               **({"memory_error": mem["memory_error"]} if "memory_error" in mem else {}))
-    fusion = {}
-    if any(variant_for(n) and variant_for(n)[1] for n in names):
-        fusion = json.loads(read_metadata(tk.work_dir/"model-fp32-fused.onnx").get("fusion", "{}"))
+    fused = next((paths[n] for n in names if variant_for(n) and variant_for(n)[1]), None)  # its provenance has the counts
+    fusion = json.loads(read_metadata(fused).get("fusion", "{}")) if fused else {}
     src = read_metadata(tk.export_onnx())
     meta = dict(model=tk.model_name, weights=tk.lm.weights,
                 weights_note=("random weights: the architecture built from its configuration; latency and memory do not "

@@ -18,8 +18,8 @@ from .core import (ToolkitError, InputError, LoadedModel, load_model, input_name
 
 # %% auto #0
 __all__ = ['OPSETS', 'DEFAULT_OPSET', 'META_PREFIX', 'VALIDATION_SHAPES', 'ExportError', 'OnnxFileError', 'output_name',
-           'atomic_path', 'load_onnx', 'read_metadata', 'write_metadata', 'as_model_inputs', 'export_onnx',
-           'onnx_forward', 'validate_export', 'small_variant', 'TransformerOptimizationToolkit']
+           'atomic_path', 'load_onnx', 'read_metadata', 'matches_metadata', 'write_metadata', 'as_model_inputs',
+           'export_onnx', 'onnx_forward', 'validate_export', 'small_variant', 'TransformerOptimizationToolkit']
 
 # %% ../nbs/01_export.ipynb #ecb95a98
 class ExportError(ToolkitError):
@@ -78,6 +78,13 @@ def read_metadata(path_or_model) -> dict:
     "The transformer-opt provenance stored in an ONNX file (exporter, opset, model, weights, ...)."
     m = path_or_model if isinstance(path_or_model, onnx.ModelProto) else load_onnx(path_or_model, load_external_data=False)
     return {p.key[len(META_PREFIX):]: p.value for p in m.metadata_props if p.key.startswith(META_PREFIX)}
+
+def matches_metadata(path, **expected) -> bool:
+    "Whether `path` is a readable ONNX file whose stored provenance has these values (to reuse it instead of rebuilding)."
+    if not Path(path).exists(): return False
+    try: meta = read_metadata(path)
+    except OnnxFileError: return False
+    return all(meta.get(k) == str(v) for k, v in expected.items())
 
 def write_metadata(m:onnx.ModelProto, meta:dict) -> onnx.ModelProto:
     "Add (or replace) transformer-opt provenance in `m`."
@@ -254,11 +261,7 @@ def export_onnx(self:TransformerOptimizationToolkit,
         path = self.work_dir/f"model-fp32-op{opset}-{exporter}.onnx"
     path = Path(path)
     inputs = as_model_inputs(dummy_input, self.lm)  # checks the input's kind before any work
-    if reuse and path.exists():
-        try: meta = read_metadata(path)
-        except OnnxFileError: meta = {}
-        if (meta.get("fingerprint"), meta.get("opset"), meta.get("exporter")) == (self.fingerprint, str(opset), exporter):
-            return path
+    if reuse and matches_metadata(path, fingerprint=self.fingerprint, opset=opset, exporter=exporter): return path
     meta = dict(model=self.model_name, weights=self.lm.weights, fingerprint=self.fingerprint, task=self.lm.task)
     export_onnx(self.model, path, inputs, opset=opset, dynamo=dynamo, metadata=meta)
     if validate:

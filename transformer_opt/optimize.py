@@ -15,7 +15,7 @@ import onnx
 from fastcore.basics import patch
 from .core import (ToolkitError, InputError, LoadedModel, require_onnxruntime, hidden_size, num_heads,
                                   num_layers, tokenize, torch_forward)
-from .export import (TransformerOptimizationToolkit, OnnxFileError, atomic_path, load_onnx, onnx_forward,
+from .export import (TransformerOptimizationToolkit, atomic_path, load_onnx, matches_metadata, onnx_forward,
                                     read_metadata, write_metadata)
 
 # %% auto #0
@@ -274,14 +274,11 @@ def optimize(self:TransformerOptimizationToolkit,
     if precision == "fp32" and not fuse: return src
     out = self.work_dir/_variant_name(precision, fuse)
     stamp = read_metadata(src)["fingerprint"]
-    if reuse and out.exists():
-        try:
-            if read_metadata(out).get("fingerprint") == stamp: return out
-        except OnnxFileError: pass
+    if reuse and matches_metadata(out, fingerprint=stamp): return out
     self.fusion = None
     if fuse:
         fused = self.work_dir/_variant_name("fp32", True)
-        if not (reuse and fused.exists() and read_metadata(fused).get("fingerprint") == stamp):
+        if not (reuse and matches_metadata(fused, fingerprint=stamp)):
             self.fusion = _fuse_model(src, fused, self.config, use_gpu=precision == "fp16")
         src = fused
     if precision == "fp16": to_fp16(src, out, op_block_list=op_block_list, fused=fuse)

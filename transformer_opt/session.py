@@ -73,7 +73,7 @@ def create_session(path, # the .onnx file
         raise InputError(f"Unknown graph_optimization '{graph_optimization}': use one of {GRAPH_OPT_LEVELS}.")
     if arena not in ("same_as_requested", "next_power_of_two"):
         raise InputError(f"Unknown arena '{arena}': use 'same_as_requested' or 'next_power_of_two'.")
-    dev = "cuda" if device == "cuda" else resolve_device(device)
+    dev = resolve_device(device)
     so = ort.SessionOptions()
     so.graph_optimization_level = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
                                    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -147,7 +147,7 @@ class Runner:
                 ):
         if mode not in MODES: raise InputError(f"Unknown mode '{mode}': use one of {MODES}.")
         self.path, self.mode, self.session_kw = Path(path), mode, session_kw
-        self.device = "cuda" if device == "cuda" else resolve_device(device)
+        self.device = resolve_device(device)
         if mode == "cudagraph" and self.device != "cuda":
             raise ProviderUnavailableError("CUDA graphs need the CUDA provider: use mode='plain' or 'iobinding' on a CPU.")
         self.session = None if mode == "cudagraph" else create_session(path, self.device, **session_kw)
