@@ -31,10 +31,12 @@ analyze: setup
 test: setup
 	BIN=$(BIN) tools/test.sh
 
-# what CI checks besides the tests: the package and README are in sync with the notebooks
+# what CI checks besides the tests: the package and README are in sync with the notebooks, and ruff finds no
+# undefined names or unused imports (F) in the package or the notebooks
 check: setup
 	$(BIN)/nbdev-clean && $(BIN)/nbdev-export && $(BIN)/python tools/readme.py
 	git diff --exit-code -- nbs transformer_opt README.md
+	$(BIN)/ruff check --select F transformer_opt nbs
 
 clean:
 	rm -rf transformer_opt_out _runs

@@ -9,3 +9,5 @@ __version__ = "0.1.0"
 
 from .export import TransformerOptimizationToolkit
 from . import optimize, session, bench  # each adds its stage to the toolkit (tk.optimize, tk.run_full_analysis)
+
+__all__ = ["TransformerOptimizationToolkit", "optimize", "session", "bench"]

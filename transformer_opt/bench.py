@@ -17,16 +17,18 @@ import torch
 from fastcore.basics import patch
 from tqdm import tqdm
 import transformer_opt
-from .core import (ToolkitError, InputError, check_shape, hidden_size, num_layers, random_inputs,
+from .core import (InputError, check_shape, hidden_size, num_layers, random_inputs, check_int,
+                                  check_out_dir, check_model_inputs, cpu_features, device_name, physical_cores,
+                                  resolve_device,
                                   require_onnxruntime, tokenize)
 from .export import TransformerOptimizationToolkit, atomic_path, read_metadata
-from .optimize import choose_recipe, compare_outputs, cpu_features, resolve_device, weight_bytes
-from .session import ProviderUnavailableError, Runner, physical_cores
+from .optimize import choose_recipe, compare_outputs, weight_bytes
+from .session import ProviderUnavailableError, Runner
 
 # %% auto #0
 __all__ = ['PEAK_TFLOPS', 'ENGINES', 'BASELINE', 'DEFAULT_ENGINES', 'ROW_KEYS', 'TABLE_COLS', 'latency_stats', 'throughput',
            'encoder_flops', 'peak_tflops', 'check_engines', 'Engine', 'variant_for', 'make_engine', 'time_engine',
-           'memory_probe', 'measure_memory', 'device_name', 'versions', 'BenchResult', 'benchmark', 'recipe_engine']
+           'memory_probe', 'measure_memory', 'versions', 'BenchResult', 'recipe_engine', 'benchmark']
 
 # %% ../nbs/04_bench.ipynb #0f7d7986
 def latency_stats(ms) -> dict:
@@ -112,8 +114,10 @@ def _torch_engine(name, model, device, precision, compile_=False, attn="sdpa", c
                        attn_implementation=m.config._attn_implementation))
 
 def _ort_engine(name, path, device, precision, mode, threads=None):
-    r = Runner(path, device=device, mode=mode, threads=threads)
+    # inputs are checked once per shape in `prep`, not in every timed call; CPU nodes are recorded, not fatal
+    r = Runner(path, device=device, mode=mode, threads=threads, check_inputs=False, cpu_nodes="warn")
     def prep(x):
+        check_model_inputs(x, r.input_names, r.limits.get("input_ids"), r.limits.get("token_type_ids"))
         if mode == "plain": return {k: v.numpy() for k, v in x.items()}
         buf = r.buffers(*x["input_ids"].shape)  # inputs written once into the bound buffers: no copy per call
         for k in buf: buf[k].copy_(x[k])
@@ -195,16 +199,6 @@ def measure_memory(spec:dict, timeout:float=600) -> dict:
     return json.loads(line[2:])
 
 # %% ../nbs/04_bench.ipynb #6e0911cf
-def device_name(device:str) -> str:
-    "The GPU's name, or the CPU's model name with its core count."
-    if device == "cuda": return torch.cuda.get_device_name(0)
-    name = platform.processor() or "CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"): name = line.split(":", 1)[1].strip(); break
-    except OSError: pass
-    return f"{name} ({physical_cores()} cores)"
-
 def versions() -> dict:
     import onnx, transformers
     ort = require_onnxruntime()
@@ -279,7 +273,87 @@ def _failed(rows, name, shapes, ex):
     warnings.warn(f"engine {name} failed and is reported as such: {msg}")
     for b, s in shapes: rows.append(dict(engine=name, batch_size=b, seq_len=s, error=msg))
 
-# %% ../nbs/04_bench.ipynb #9b306c77
+# %% ../nbs/04_bench.ipynb #48c792e8
+def _settings(dev, warmup, iters, max_seconds, threads) -> dict:
+    "The run's timing settings, checked, with the per-device defaults filled in (never `x or default`)."
+    if warmup is not None: check_int("warmup", warmup, 0)
+    if iters is not None: check_int("iters", iters)
+    if threads is not None: check_int("threads", threads)
+    if max_seconds is not None and (isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or max_seconds <= 0):
+        raise InputError(f"max_seconds must be a positive number of seconds or None, got {max_seconds!r}.")
+    return dict(warmup=(10 if dev == "cuda" else 1) if warmup is None else warmup,
+                iters=(100 if dev == "cuda" else 10) if iters is None else iters,
+                max_seconds=(None if dev == "cuda" else 30.0) if max_seconds is None else max_seconds, threads=threads)
+
+# %% ../nbs/04_bench.ipynb #ad5e9e07
+def _meta(tk, dev, names, batch_sizes, seq_lens, text, settings, flops) -> dict:
+    "Provenance of the run, written before the first measurement so that a partial results file has it too."
+    src = read_metadata(tk.export_onnx())
+    threads = settings["threads"] if settings["threads"] is not None else physical_cores() if dev == "cpu" else None
+    return dict(model=tk.model_name, weights=tk.lm.weights,
+                weights_note=("random weights: the architecture built from its configuration; latency and memory do not "
+                              "depend on weight values, accuracy columns compare engines on the same random model")
+                             if tk.lm.weights == "random" else "real weights",
+                model_info=tk.provenance(), device=dev, device_name=device_name(dev), versions=versions(),
+                exporter=src.get("exporter"), opset=int(src.get("opset", 0)), fusion={},
+                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                engines=names, baseline=BASELINE, batch_sizes=list(batch_sizes), seq_lens=list(seq_lens),
+                inputs="text: " + (text if isinstance(text, str) else " | ".join(text)) if text is not None and
+                       tk.tokenizer is not None else "random token ids, full attention mask",
+                method=dict(warmup=settings["warmup"], iters=settings["iters"], max_seconds=settings["max_seconds"],
+                            sync="torch.cuda.synchronize after every call" if dev == "cuda" else "calls are synchronous on CPU",
+                            percentiles="numpy linear", clock="time.perf_counter", threads=threads,
+                            throughput="batch_size / p50", flops_per_seq={str(s): f for s, f in flops.items()},
+                            memory="fresh process per engine, after 3 warm-up calls at the largest shape"),
+                cpu_features=cpu_features() if dev == "cpu" else None, recipe=recipe_engine(dev),
+                complete=False, engines_done=[])
+
+def recipe_engine(device:str) -> dict:
+    "The engine that `precision='auto'` builds on `device` (see `choose_recipe`), and why."
+    precision, fuse, why = choose_recipe(device)
+    eng = {"fp16": "ort-fp16-fused", "int8": "ort-int8"}.get(precision, "ort-fp32-fused" if fuse else "ort-fp32")
+    return dict(engine=eng, precision=precision, fused=fuse, why=why)
+
+# %% ../nbs/04_bench.ipynb #aff493e0
+def _measure_engine(n, e, shapes, inputs, ref, base, settings, flops, dev_name, bar) -> list:
+    "Rows of engine `e` (named `n`) on every shape; fills `ref` and `base` when it is the baseline."
+    rows = []
+    for b, s in shapes:
+        bar.set_postfix_str(f"{n} b={b} s={s}")
+        try:
+            x = e.prepare(inputs[(b, s)])
+            out = _to_numpy(e.run(x))
+            if n == BASELINE: ref[(b, s)] = out
+            acc = compare_outputs(ref[(b, s)], out, inputs[(b, s)]["attention_mask"].numpy() if out.ndim == 3 else None)
+            ms = time_engine(e, x, settings["warmup"], settings["iters"], settings["max_seconds"])
+        except Exception as ex:
+            if n == BASELINE: raise
+            _failed(rows, n, [(b, s)], ex); bar.update(); continue
+        row = _row(e, b, s, ms, base.get((b, s)), flops[s], dev_name,
+                   dict(max_abs_diff=acc["max_abs_diff"], cosine_min=acc["cosine_min"]))
+        if n == BASELINE: base[(b, s)] = row["latency_p50_ms"]
+        if isinstance(e.run, Runner):  # what actually ran it, down to the node
+            e.info.update(providers=e.run.info.providers, placement=e.run.info.placement,
+                          cpu_nodes=[f"{op} ({nm})" for op, nm in e.run.info.cpu_nodes])
+        row["engine_info"] = e.info
+        rows.append(row); bar.update()
+    return rows
+
+# %% ../nbs/04_bench.ipynb #74ff5abd
+def _add_memory(rows, names, paths, tk, dev, shape, input_names_, threads, progress, saved):
+    "Measure each engine's memory in a fresh process and add it to its rows; `saved()` after each engine."
+    failed = {r["engine"] for r in rows if "error" in r}
+    for n in tqdm([n for n in names if n not in failed], desc="memory (fresh process per engine)", disable=not progress):
+        spec = dict(engine=n, device=dev, model=tk.model_name, pretrained=tk.lm.weights == "real", task=tk.lm.task,
+                    seed=tk.lm.seed, path=str(paths.get(n, "")) or None, batch_size=shape[0], seq_len=shape[1],
+                    threads=threads, vocab_size=tk.config.vocab_size, input_names=input_names_)
+        mem = measure_memory(spec)
+        for r in rows:
+            if r["engine"] == n: r.update({k: v for k, v in mem.items() if k != "memory_error"}, memory_shape=list(shape),
+                                          **({"memory_error": mem["memory_error"]} if "memory_error" in mem else {}))
+        saved()
+
+# %% ../nbs/04_bench.ipynb #f287af7d
 def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
               engines=None, # engine names; default per device (DEFAULT_ENGINES)
               batch_sizes=(1, 16, 32), # batch sizes to sweep
@@ -292,88 +366,45 @@ def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
               memory:bool=True, # measure memory per engine in a fresh process
               threads:int|None=None, # CPU intra-op threads for ORT (default: physical cores)
               progress:bool=True, # show a progress bar
+              out_dir=None, # save results.json/.csv here after every engine (checked before the run); None: don't
              ) -> BenchResult:
     "Compare PyTorch FP32 with every optimized engine on every shape, in one run."
     dev = resolve_device(device)
     if dev == "cuda" and not torch.cuda.is_available():
         raise ProviderUnavailableError("device='cuda' was asked for but PyTorch sees no GPU: use device='cpu'.")
-    names = check_engines(engines, dev)
-    shapes = _shapes(batch_sizes, seq_lens, tk.config)
-    warmup = warmup if warmup is not None else 10 if dev == "cuda" else 1
-    iters = iters if iters is not None else 100 if dev == "cuda" else 10
-    max_seconds = max_seconds if max_seconds is not None else None if dev == "cuda" else 30.0
+    names, shapes = check_engines(engines, dev), _shapes(batch_sizes, seq_lens, tk.config)
+    settings = _settings(dev, warmup, iters, max_seconds, threads)
+    out = check_out_dir(out_dir, "results folder") if out_dir is not None else None
     if text is not None and tk.tokenizer is not None:  # checks text (empty -> error) and warns once on truncation
         tokenize(tk.tokenizer, text, seq_len=max(seq_lens), config=tk.config)
-    paths = {}
-    for n in names:
-        v = variant_for(n)
-        if v: paths[n] = tk.optimize(v[0], fuse=v[1], device="cpu" if v[0] == "int8" else dev)
-    dev_name, flops = device_name(dev), {s: encoder_flops(tk.config, s) for s in seq_lens}
-    inputs = {(b, s): _inputs_for(tk, text, b, s) for b, s in shapes}
-    rows, base, ref = [], {}, {}
-    bar = tqdm(total=len(names) * len(shapes), desc="benchmark", disable=not progress)
-    for n in names:
-        try: e = make_engine(n, dev, model=tk.model, path=paths.get(n), threads=threads)
-        except Exception as ex:
-            if n == BASELINE: raise
-            _failed(rows, n, shapes, ex); bar.update(len(shapes)); continue
-        for b, s in shapes:
-            bar.set_postfix_str(f"{n} b={b} s={s}")
-            try:
-                x = e.prepare(inputs[(b, s)])
-                out = _to_numpy(e.run(x))
-                if n == BASELINE: ref[(b, s)] = out
-                acc = compare_outputs(ref[(b, s)], out, inputs[(b, s)]["attention_mask"].numpy() if out.ndim == 3 else None)
-                ms = time_engine(e, x, warmup, iters, max_seconds)
-            except Exception as ex:
-                if n == BASELINE: raise
-                _failed(rows, n, [(b, s)], ex); bar.update(); continue
-            row = _row(e, b, s, ms, base.get((b, s)), flops[s], dev_name,
-                       dict(max_abs_diff=acc["max_abs_diff"], cosine_min=acc["cosine_min"]))
-            if n == BASELINE: base[(b, s)] = row["latency_p50_ms"]
-            if isinstance(e.run, Runner): e.info["providers"] = e.run.info.providers  # what actually ran it
-            row["engine_info"] = e.info
-            rows.append(row); bar.update()
-        del e
-        if dev == "cuda": torch.cuda.empty_cache()
-    bar.close()
-    if memory:
-        b, s = max(shapes, key=lambda t: t[0] * t[1])
-        failed = {r["engine"] for r in rows if "error" in r}
-        for n in tqdm([n for n in names if n not in failed], desc="memory (fresh process per engine)", disable=not progress):
-            spec = dict(engine=n, device=dev, model=tk.model_name, pretrained=tk.lm.weights == "real", task=tk.lm.task,
-                        seed=tk.lm.seed, path=str(paths.get(n, "")) or None, batch_size=b, seq_len=s, threads=threads,
-                        vocab_size=tk.config.vocab_size, input_names=list(inputs[(b, s)]))
-            mem = measure_memory(spec)
-            for r in rows:
-                if r["engine"] == n: r.update({k: v for k, v in mem.items() if k != "memory_error"}, memory_shape=[b, s],
-                                              **({"memory_error": mem["memory_error"]} if "memory_error" in mem else {}))
+    paths = {n: tk.optimize(v[0], fuse=v[1], device="cpu" if v[0] == "int8" else dev) for n in names if (v := variant_for(n))}
+    flops = {s: encoder_flops(tk.config, s) for s in seq_lens}
+    res = BenchResult(_meta(tk, dev, names, batch_sizes, seq_lens, text, settings, flops), [])
     fused = next((paths[n] for n in names if variant_for(n) and variant_for(n)[1]), None)  # its provenance has the counts
-    fusion = json.loads(read_metadata(fused).get("fusion", "{}")) if fused else {}
-    src = read_metadata(tk.export_onnx())
-    meta = dict(model=tk.model_name, weights=tk.lm.weights,
-                weights_note=("random weights: the architecture built from its configuration; latency and memory do not "
-                              "depend on weight values, accuracy columns compare engines on the same random model")
-                             if tk.lm.weights == "random" else "real weights",
-                model_info=tk.provenance(), device=dev, device_name=dev_name, versions=versions(),
-                exporter=src.get("exporter"), opset=int(src.get("opset", 0)), fusion=fusion,
-                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                engines=names, baseline=BASELINE, batch_sizes=list(batch_sizes), seq_lens=list(seq_lens),
-                inputs="text: " + (text if isinstance(text, str) else " | ".join(text)) if text is not None and
-                       tk.tokenizer is not None else "random token ids, full attention mask",
-                method=dict(warmup=warmup, iters=iters, max_seconds=max_seconds, sync="torch.cuda.synchronize after every "
-                            "call" if dev == "cuda" else "calls are synchronous on CPU", percentiles="numpy linear",
-                            clock="time.perf_counter", threads=threads or (physical_cores() if dev == "cpu" else None),
-                            throughput="batch_size / p50", flops_per_seq={str(s): f for s, f in flops.items()},
-                            memory="fresh process per engine, after 3 warm-up calls at the largest shape"),
-                cpu_features=cpu_features() if dev == "cpu" else None, recipe=recipe_engine(dev))
-    return BenchResult(meta, rows)
-
-def recipe_engine(device:str) -> dict:
-    "The engine that `precision='auto'` builds on `device` (see `choose_recipe`), and why."
-    precision, fuse, why = choose_recipe(device)
-    eng = {"fp16": "ort-fp16-fused", "int8": "ort-int8"}.get(precision, "ort-fp32-fused" if fuse else "ort-fp32")
-    return dict(engine=eng, precision=precision, fused=fuse, why=why)
+    res.meta["fusion"] = json.loads(read_metadata(fused).get("fusion", "{}")) if fused else {}
+    saved = (lambda: res.save(out)) if out is not None else (lambda: None)
+    inputs = {(b, s): _inputs_for(tk, text, b, s) for b, s in shapes}
+    ref, base = {}, {}
+    try:
+        with tqdm(total=len(names) * len(shapes), desc="benchmark", disable=not progress) as bar:
+            for n in names:
+                try: e = make_engine(n, dev, model=tk.model, path=paths.get(n), threads=settings["threads"])
+                except Exception as ex:
+                    if n == BASELINE: raise
+                    _failed(res.rows, n, shapes, ex); bar.update(len(shapes)); saved(); continue
+                res.rows += _measure_engine(n, e, shapes, inputs, ref, base, settings, flops, res.meta["device_name"], bar)
+                res.meta["engines_done"].append(n); saved()
+                del e
+                if dev == "cuda": torch.cuda.empty_cache()
+        if memory:
+            big = max(shapes, key=lambda t: t[0] * t[1])
+            _add_memory(res.rows, names, paths, tk, dev, big, list(inputs[big]), threads, progress, saved)
+    except KeyboardInterrupt:
+        res.meta["interrupted"] = "interrupted (KeyboardInterrupt) after engines: " + (", ".join(res.meta["engines_done"]) or "none")
+        saved(); raise
+    res.meta["complete"] = True
+    saved()
+    return res
 
 # %% ../nbs/04_bench.ipynb #3ca37905
 @patch
@@ -387,10 +418,10 @@ def run_full_analysis(self:TransformerOptimizationToolkit,
                       out_dir="results", # where results.json and results.csv go
                       **kwargs, # passed to `benchmark` (warmup, iters, memory, threads, ...)
                      ) -> pd.DataFrame:
-    "Export, optimize and benchmark every engine; save results JSON and CSV; return the table."
+    "Export, optimize and benchmark every engine; save results JSON and CSV (after every engine); return the table."
     if seq_len is not None and seq_lens is not None: raise InputError("Pass seq_len or seq_lens, not both.")
-    seq_lens = list(seq_lens) if seq_lens is not None else [seq_len or 128]
+    seq_lens = [check_int("seq_len", seq_len)] if seq_len is not None else [128] if seq_lens is None else list(seq_lens)
+    self.results_paths = dict(json=Path(out_dir)/"results.json", csv=Path(out_dir)/"results.csv")
     self.results = benchmark(self, engines=engines, batch_sizes=list(batch_sizes), seq_lens=seq_lens, device=device,
-                             text=text_input, **kwargs)
-    self.results_paths = self.results.save(out_dir)
+                             text=text_input, out_dir=out_dir, **kwargs)
     return self.results.to_frame()

@@ -6,15 +6,15 @@ Docs: https://transformer-opt.github.io/transformer-opt/cli.html.md"""
 
 # %% ../nbs/04a_cli.ipynb #88c3c337
 from __future__ import annotations
-import argparse, sys, warnings
+import argparse, sys, time, warnings
 from pathlib import Path
 import pandas as pd
-from .core import ToolkitError, ModelLoadError
+from .core import ToolkitError, InputError, ModelLoadError, check_int, check_out_dir
 from .export import TransformerOptimizationToolkit
 from .bench import DEFAULT_ENGINES, ENGINES
 
 # %% auto #0
-__all__ = ['build_parser', 'load_toolkit', 'format_table', 'main']
+__all__ = ['build_parser', 'load_toolkit', 'format_table', 'check_args', 'print_report', 'main']
 
 # %% ../nbs/04a_cli.ipynb #cd3abcbe
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--random-ids", action="store_true", help="use random token ids instead of text")
     a.add_argument("--iters", type=int, default=None, help="timed calls per shape (default: 100 on GPU, 10 on CPU)")
     a.add_argument("--warmup", type=int, default=None, help="untimed calls per shape (default: 10 on GPU, 1 on CPU)")
+    a.add_argument("--max-seconds", type=float, default=None, help="stop timing a shape after this long (default: 30 "
+                   "on CPU, none on GPU)")
     a.add_argument("--no-memory", action="store_true", help="skip the per-engine memory measurement (fresh processes)")
     a.add_argument("--out", default="transformer_opt_out/results", help="folder for results.json and results.csv")
     a.add_argument("--charts", default=None, help="also draw the charts into this folder")
@@ -64,19 +66,21 @@ def format_table(df:pd.DataFrame) -> str:
                                                   for k, f in fmt.items() if k in df})
 
 # %% ../nbs/04a_cli.ipynb #7b7c8cb0
-def main(argv=None) -> int:
-    "Entry point of the `transformer-opt` command."
-    args = build_parser().parse_args(argv)
-    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
-    try:
-        tk = load_toolkit(args.model, "random" if args.random_weights else args.weights, args.work_dir)
-        kw = {k: v for k, v in dict(iters=args.iters, warmup=args.warmup).items() if v is not None}
-        df = tk.run_full_analysis(None if args.random_ids else args.text, batch_sizes=args.batch_sizes,
-                                  seq_lens=args.seq_lens, device=args.device, engines=args.engines, out_dir=args.out,
-                                  memory=not args.no_memory, **kw)
-    except ToolkitError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+def check_args(args:argparse.Namespace):
+    "Every option checked before the model is loaded, with the same `ToolkitError`s as the Python API."
+    for b in args.batch_sizes: check_int("batch_size", b)
+    for s in args.seq_lens: check_int("seq_len", s)
+    if args.iters is not None: check_int("iters", args.iters)
+    if args.warmup is not None: check_int("warmup", args.warmup, 0)
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise InputError(f"--max-seconds must be a positive number of seconds, got {args.max_seconds}.")
+    check_out_dir(args.out, "results folder (--out)")
+    check_out_dir(args.work_dir, "work folder (--work-dir)")
+    if args.charts: check_out_dir(args.charts, "charts folder (--charts)")
+
+# %% ../nbs/04a_cli.ipynb #ae26134c
+def print_report(tk:TransformerOptimizationToolkit, df:pd.DataFrame):
+    "The table with its provenance, method, the device's recipe and where the results are."
     m = tk.results.meta
     print(f"\n{m['model']} | weights: {m['weights']} | {m['device_name']} | onnxruntime {m['versions']['onnxruntime']}, "
           f"torch {m['versions']['torch']} | exporter {m['exporter']}, opset {m['opset']}")
@@ -90,6 +94,33 @@ def main(argv=None) -> int:
              f"{b1.seq_len.iloc[0]}" if len(b1) else "") + f". Why: {rec['why']}")
     if m["weights"] == "random": print(f"\nweights: random ({m['weights_note']})")
     print(f"\nsaved: {tk.results_paths['json']}  {tk.results_paths['csv']}")
+
+# %% ../nbs/04a_cli.ipynb #9540e568
+def _interrupted(out, started) -> str:
+    p = Path(out)/"results.json"
+    if p.exists() and p.stat().st_mtime >= started:
+        return f"interrupted: what was measured so far is saved in {p} (its meta says complete: false)"
+    return "interrupted before the first engine was measured: nothing was saved"
+
+def main(argv=None) -> int:
+    "Entry point of the `transformer-opt` command."
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+    started = time.time()
+    try:
+        check_args(args)
+        tk = load_toolkit(args.model, "random" if args.random_weights else args.weights, args.work_dir)
+        kw = {k: v for k, v in dict(iters=args.iters, warmup=args.warmup, max_seconds=args.max_seconds).items() if v is not None}
+        df = tk.run_full_analysis(None if args.random_ids else args.text, batch_sizes=args.batch_sizes,
+                                  seq_lens=args.seq_lens, device=args.device, engines=args.engines, out_dir=args.out,
+                                  memory=not args.no_memory, **kw)
+    except ToolkitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(_interrupted(args.out, started), file=sys.stderr)
+        return 130
+    print_report(tk, df)
     if args.charts:
         from transformer_opt.viz import plot_all
         print("charts:", " ".join(str(p) for p in plot_all(tk.results, args.charts)))

@@ -6,20 +6,22 @@ Docs: https://transformer-opt.github.io/transformer-opt/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #8c02cb02
 from __future__ import annotations
-import hashlib, os, warnings
+import contextlib, functools, hashlib, logging, os, platform, socket, threading, urllib.parse, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
+import psutil
 import torch
-import transformers
 from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer,
                           BertConfig, DistilBertConfig, DistilBertTokenizerFast, PretrainedConfig, RobertaConfig)
 
 # %% auto #0
-__all__ = ['ARCHITECTURES', 'MINILM_ID', 'UNCASED_VOCAB', 'ToolkitError', 'ModelLoadError', 'InputError',
-           'MissingDependencyError', 'require_onnxruntime', 'minilm_dir', 'LoadedModel', 'hidden_size', 'num_heads',
-           'num_layers', 'max_positions', 'load_config', 'load_tokenizer', 'load_model', 'weights_fingerprint',
-           'input_names', 'check_shape', 'tokenize', 'random_inputs', 'torch_forward']
+__all__ = ['ARCHITECTURES', 'MINILM_ID', 'UNCASED_VOCAB', 'HUB_TIMEOUT', 'DEVICES', 'ToolkitError', 'ModelLoadError',
+           'InputError', 'MissingDependencyError', 'check_int', 'check_choice', 'check_out_dir', 'require_onnxruntime',
+           'minilm_dir', 'LoadedModel', 'hidden_size', 'num_heads', 'num_layers', 'max_positions', 'hub_online',
+           'load_config', 'load_tokenizer', 'load_model', 'weights_fingerprint', 'input_names', 'check_shape',
+           'tokenize', 'random_inputs', 'check_model_inputs', 'torch_forward', 'cpu_info', 'physical_cores',
+           'cpu_features', 'cuda_available', 'resolve_device', 'device_name', 'drop_log_messages']
 
 # %% ../nbs/00_core.ipynb #48570511
 class ToolkitError(Exception):
@@ -33,6 +35,47 @@ class InputError(ToolkitError, ValueError):
 
 class MissingDependencyError(ToolkitError, ImportError):
     "An optional dependency is not installed."
+
+# %% ../nbs/00_core.ipynb #09dd3e3e
+def check_int(name:str, # the argument's name, as the user typed it
+              value, # what the user passed
+              minimum:int=1, # smallest allowed value
+              maximum:int|None=None, # largest allowed value, if any
+             ) -> int:
+    "`value` as an `int` when it is a whole number in range; otherwise an `InputError` that names `name`."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name} must be a whole number, got {value!r} ({type(value).__name__}).")
+    if value < minimum or (maximum is not None and value > maximum):
+        want = ("a positive integer" if minimum == 1 else f"at least {minimum}") if maximum is None else \
+               f"from {minimum} to {maximum}"
+        raise InputError(f"{name} must be {want}, got {value}.")
+    return int(value)
+
+def check_choice(name:str, # what is being chosen: 'device', 'precision', ...
+                 value, # what the user passed
+                 choices, # the valid values
+                ):
+    "`value` when it is one of `choices`; otherwise an `InputError` that lists them."
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(f"Unknown {name} {value!r}: use one of {', '.join(repr(c) for c in choices)}.")
+    return value
+
+# %% ../nbs/00_core.ipynb #b4935b96
+def check_out_dir(path, # the folder results will be written into
+                  what:str="output folder", # how to name it in the error
+                 ) -> Path:
+    "Create `path` if needed and prove that a file can be written there; `InputError` saying why not, before any work."
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise InputError(f"The {what} '{p}' is an existing file, not a folder: choose another path.")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = p/f".write-test-{os.getpid()}"
+        probe.write_bytes(b""); probe.unlink()
+    except OSError as e:
+        raise InputError(f"The {what} '{p}' cannot be written ({type(e).__name__}: {e.strerror or e}): choose a folder "
+                         "you can write to.") from e
+    return p
 
 # %% ../nbs/00_core.ipynb #ef1edff3
 def require_onnxruntime():
@@ -94,6 +137,27 @@ def max_positions(cfg):
     n = cfg.max_position_embeddings
     return n - 2 if cfg.model_type in ("roberta", "xlm-roberta", "camembert") else n
 
+# %% ../nbs/00_core.ipynb #b2059fbd
+HUB_TIMEOUT = 2.0  # seconds the reachability check may take
+
+@functools.lru_cache(maxsize=8)
+def _can_connect(host:str, port:int, timeout:float) -> bool:
+    ok = []
+    def probe():
+        try: socket.create_connection((host, port), timeout=timeout).close(); ok.append(True)
+        except OSError: pass
+    t = threading.Thread(target=probe, daemon=True)  # name resolution ignores socket timeouts: bound it here
+    t.start(); t.join(timeout)
+    return bool(ok)
+
+def hub_online(timeout:float=HUB_TIMEOUT) -> bool:
+    "Whether the Hugging Face Hub (`HF_ENDPOINT`) accepts a connection within `timeout` s; False at once when offline."
+    from huggingface_hub import constants
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return False
+    url = urllib.parse.urlsplit(constants.ENDPOINT)
+    return _can_connect(url.hostname, url.port or (443 if url.scheme == "https" else 80), timeout)
+
 # %% ../nbs/00_core.ipynb #163a0ccd
 def _resolve(name):
     "('local'|'package'|'hub', path or id) for `name`."
@@ -112,17 +176,21 @@ def _hub_error(name, e, pretrained):
     how = ("use pretrained=False to build it from its configuration with random weights (known offline: "
            f"{known}), or pass a local folder") if pretrained else f"use one of {known}, or a local folder"
     return ModelLoadError(f"Could not load '{name}' from the Hugging Face Hub: the hub is unreachable from here "
-                          f"(offline) or the id is unknown. To work offline, {how}. Cause: {type(e).__name__}: "
+                          f"(offline) and the model is not in the local cache, or the id is unknown. To work offline, {how}. Cause: {type(e).__name__}: "
                           f"{str(e).splitlines()[0][:200] if str(e) else ''}")
 
 def _model_cls(task): return AutoModelForSequenceClassification if task == "classification" else AutoModel
+
+def _hub_kw(source):
+    "Offline (the quick check failed): read the local cache only, instead of retrying the network."
+    return {"local_files_only": True} if source == "hub" and not hub_online() else {}
 
 # %% ../nbs/00_core.ipynb #193ab1ac
 def load_config(name:str) -> tuple[PretrainedConfig, str]:
     "Configuration of `name` (architecture table, local folder or hub) and where it came from."
     if name in ARCHITECTURES: return ARCHITECTURES[name](), "architecture"
     kind, where = _resolve(name)
-    try: return AutoConfig.from_pretrained(where), kind
+    try: return AutoConfig.from_pretrained(where, **_hub_kw(kind)), kind
     except OSError as e:
         if kind == "hub": raise _hub_error(name, e, pretrained=False) from e
         raise ModelLoadError(f"'{where}' holds no readable config.json: {e}") from e
@@ -131,7 +199,7 @@ def load_config(name:str) -> tuple[PretrainedConfig, str]:
 def load_tokenizer(name:str, source:str, where=None, config=None):
     "The tokenizer for `name`, or None when none is available offline."
     if source in ("local", "package", "hub"):
-        try: return AutoTokenizer.from_pretrained(where or name)
+        try: return AutoTokenizer.from_pretrained(where or name, **_hub_kw(source))
         except (OSError, ValueError, TypeError) as e:
             if source == "hub": raise _hub_error(name, e, pretrained=True) from e
     if name in UNCASED_VOCAB or (config is not None and config.model_type in ("bert", "distilbert")
@@ -156,13 +224,15 @@ def load_model(name:str="distilbert-base-uncased", # hub id, local folder, or (p
     "Load an encoder and its tokenizer, from the hub, a folder, the shipped MiniLM, or its architecture alone."
     if not isinstance(name, str) or not name.strip():
         raise ModelLoadError("The model name is empty: pass a hub id such as 'distilbert-base-uncased' or a local folder.")
-    if task not in ("base", "classification"):
-        raise InputError(f"Unknown task '{task}': use 'base' or 'classification'.")
+    check_choice("task", task, ("base", "classification"))
+    check_choice("attn_implementation", attn_implementation, ("eager", "sdpa"))
+    if task == "classification": check_int("num_labels", num_labels, 2)
+    check_int("seed", seed, 0)
     cls, kw = _model_cls(task), dict(attn_implementation=attn_implementation)
     if task == "classification": kw["num_labels"] = num_labels
     if pretrained:
         source, where = _resolve(name)
-        try: model = cls.from_pretrained(where, **kw)
+        try: model = cls.from_pretrained(where, **kw, **_hub_kw(source))
         except Exception as e:
             if source == "hub" and isinstance(e, OSError): raise _hub_error(name, e, pretrained=True) from e
             raise ModelLoadError(f"Could not read a model from '{where}': {str(e).splitlines()[0]}. The folder needs "
@@ -216,11 +286,19 @@ def tokenize(tokenizer, text, # a string or a list of strings
     if tokenizer is None:
         raise InputError("This model has no tokenizer available offline: pass a local folder that holds one, or use "
                          "`random_inputs` for benchmarks.")
-    texts = [text] if isinstance(text, str) else list(text) if text is not None else []
-    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+    if text is not None and not isinstance(text, (str, list, tuple)):
+        raise InputError(f"text must be a string or a list of strings, got {type(text).__name__}.")
+    texts = [text] if isinstance(text, str) else list(text or [])
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None: raise InputError(f"text[{bad}] is a {type(texts[bad]).__name__}, not a string.")
+    if not texts or not all(t.strip() for t in texts):
         raise InputError("The text is empty: pass a non-empty string or a list of non-empty strings.")
     batch_size = len(texts) if batch_size is None else batch_size
     check_shape(batch_size, seq_len, config)
+    special = tokenizer.num_special_tokens_to_add(pair=False)
+    if seq_len <= special:
+        raise InputError(f"seq_len={seq_len} leaves no room for text: this tokenizer adds {special} special tokens to "
+                         f"every row; use seq_len >= {special + 1}.")
     rows = [texts[i % len(texts)] for i in range(batch_size)]
     longest = max(len(tokenizer(t)["input_ids"]) for t in set(rows))
     if longest > seq_len:
@@ -241,6 +319,40 @@ def random_inputs(config:PretrainedConfig, batch_size:int=1, seq_len:int=128, se
     if "token_type_ids" in input_names(config): out["token_type_ids"] = torch.zeros_like(ids)
     return {k: out[k] for k in input_names(config)}
 
+# %% ../nbs/00_core.ipynb #9be576bb
+def _int_array_facts(name, v):
+    "(shape, dtype kind, min, max) of a tensor or array; `InputError` for anything else."
+    if isinstance(v, torch.Tensor):
+        if v.dtype.is_floating_point or v.dtype.is_complex or v.dtype == torch.bool:
+            raise InputError(f"{name} must be a 2-D integer tensor of token ids, got dtype {v.dtype}: pass int64 ids.")
+        return tuple(v.shape), (int(v.min()), int(v.max())) if v.numel() else (0, 0)
+    a = np.asarray(v)
+    if a.dtype.kind not in "iu":
+        raise InputError(f"{name} must be a 2-D integer tensor of token ids, got dtype {a.dtype}: pass int64 ids.")
+    return a.shape, (int(a.min()), int(a.max())) if a.size else (0, 0)
+
+def check_model_inputs(inputs:dict, # name -> tensor or array, as a session takes them
+                       names, # the input names the model takes
+                       vocab_size:int|None=None, # input_ids must be below this
+                       type_vocab_size:int|None=None, # token_type_ids must be below this
+                      ) -> tuple[int, int]:
+    "Refuse inputs a session would mis-handle (missing, not 2-D integers, differing shapes, ids out of range); return (batch, seq)."
+    missing = [n for n in names if n not in inputs]
+    if missing: raise InputError(f"Inputs {missing} are missing: the model takes {list(names)}.")
+    shape, limits = None, dict(input_ids=vocab_size, token_type_ids=type_vocab_size, attention_mask=2)
+    for n in names:
+        s, (lo, hi) = _int_array_facts(n, inputs[n])
+        if len(s) != 2 or 0 in s:
+            raise InputError(f"{n} must be a 2-D integer tensor (batch, sequence) with no empty axis, got shape {s}.")
+        if shape is not None and s != shape:
+            raise InputError(f"{n} has shape {s} but {names[0]} has {shape}: every input needs the same (batch, sequence).")
+        shape, top = s, limits.get(n)
+        if lo < 0 or (top is not None and hi >= top):
+            what = "0 or 1" if n == "attention_mask" else f"from 0 to {top - 1}" if top else "non-negative"
+            raise InputError(f"{n} holds values from {lo} to {hi}; they must be {what}"
+                             + (" (the model's vocabulary): was it tokenized for another model?" if n == "input_ids" else "."))
+    return shape
+
 # %% ../nbs/00_core.ipynb #10cc01e5
 @torch.inference_mode()
 def torch_forward(model:torch.nn.Module, inputs:dict) -> np.ndarray:
@@ -248,3 +360,61 @@ def torch_forward(model:torch.nn.Module, inputs:dict) -> np.ndarray:
     dev = next(model.parameters()).device
     out = model(**{k: v.to(dev) for k, v in inputs.items()})
     return out[0].float().cpu().numpy()
+
+# %% ../nbs/00_core.ipynb #782e6c81
+DEVICES = ("auto", "cpu", "cuda")
+
+@functools.lru_cache(maxsize=1)
+def cpu_info() -> dict:
+    "The CPU's model name and feature flags (Linux: `/proc/cpuinfo`; elsewhere the name from `platform`)."
+    name, flags = platform.processor() or platform.machine() or "CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key.strip() == "model name" and name in (platform.processor(), platform.machine(), "CPU"): name = val.strip()
+                elif key.strip() == "flags": flags = set(val.split()); break
+    except OSError: pass
+    return dict(name=name, flags=flags)
+
+def physical_cores() -> int:
+    "Physical CPU cores (hyper-threads share one core's arithmetic units, so they rarely help inference)."
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+def cpu_features() -> dict:
+    "The x86 SIMD features that matter for FP32 and INT8 inference."
+    flags = cpu_info()["flags"]
+    feats = {k: k in flags for k in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")}
+    feats["int8_fast"] = feats["avx512_vnni"] or feats["avx_vnni"] or feats["amx_int8"]
+    return feats
+
+# %% ../nbs/00_core.ipynb #6be75e4a
+def cuda_available() -> bool:
+    "Whether ONNX Runtime offers the CUDA provider and a GPU is visible (does not create a session)."
+    ort = require_onnxruntime()
+    if "CUDAExecutionProvider" not in ort.get_available_providers(): return False
+    return torch.cuda.is_available()
+
+def resolve_device(device:str="auto") -> str:
+    "'cpu' or 'cuda' for `device` ('auto' picks CUDA when ONNX Runtime can use it)."
+    check_choice("device", device, DEVICES)
+    if device == "auto": return "cuda" if cuda_available() else "cpu"
+    return device
+
+def device_name(device:str) -> str:
+    "The GPU's name, or the CPU's model name with its physical core count."
+    if resolve_device(device) == "cuda": return torch.cuda.get_device_name(0)
+    return f"{cpu_info()['name']} ({physical_cores()} cores)"
+
+# %% ../nbs/00_core.ipynb #73e0460f
+@contextlib.contextmanager
+def drop_log_messages(logger:str="", # the logger's name ('' is the root logger)
+                      *starts:str, # messages that start with one of these are dropped
+                     ):
+    "Drop the log records of `logger` whose message starts with one of `starts`, for the duration of the block."
+    class _Drop(logging.Filter):
+        def filter(self, r): return not str(r.getMessage()).startswith(starts)
+    lg, f = logging.getLogger(logger or None), _Drop()
+    lg.addFilter(f)
+    try: yield
+    finally: lg.removeFilter(f)

@@ -14,12 +14,13 @@ import torch
 import transformers
 from fastcore.basics import patch
 from .core import (ToolkitError, InputError, LoadedModel, load_model, input_names, random_inputs,
+                                  check_int, check_model_inputs,
                                   tokenize, torch_forward, weights_fingerprint, require_onnxruntime)
 
 # %% auto #0
 __all__ = ['OPSETS', 'DEFAULT_OPSET', 'META_PREFIX', 'VALIDATION_SHAPES', 'ExportError', 'OnnxFileError', 'output_name',
            'atomic_path', 'load_onnx', 'read_metadata', 'matches_metadata', 'write_metadata', 'as_model_inputs',
-           'export_onnx', 'onnx_forward', 'validate_export', 'small_variant', 'TransformerOptimizationToolkit']
+           'export_to_onnx', 'onnx_forward', 'validate_export', 'small_variant', 'TransformerOptimizationToolkit']
 
 # %% ../nbs/01_export.ipynb #ecb95a98
 class ExportError(ToolkitError):
@@ -112,13 +113,13 @@ def as_model_inputs(dummy_input, lm:LoadedModel, seq_len:int=16) -> dict[str, to
     else:
         raise InputError(f"dummy_input of type {type(dummy_input).__name__} is not supported: pass text, a tokenizer's "
                          "output (dict of tensors), a tuple of tensors (input_ids, attention_mask, ...) or None.")
-    d = {k: torch.as_tensor(v) for k, v in d.items()}
+    try: d = {k: torch.as_tensor(v) for k, v in d.items() if k in names}
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise InputError(f"dummy_input holds something that is not a tensor of token ids: {e}") from e
     ids = d["input_ids"]
-    if ids.ndim != 2 or ids.dtype.is_floating_point:
-        raise InputError(f"input_ids must be a 2-D integer tensor (batch, sequence), got shape {tuple(ids.shape)} "
-                         f"and dtype {ids.dtype}.")
     d.setdefault("attention_mask", torch.ones_like(ids))
     if "token_type_ids" in names: d.setdefault("token_type_ids", torch.zeros_like(ids))
+    check_model_inputs(d, names, lm.config.vocab_size, getattr(lm.config, "type_vocab_size", None))
     return {k: d[k].to(torch.int64) for k in names}
 
 # %% ../nbs/01_export.ipynb #420f776f
@@ -126,7 +127,7 @@ def _dynamic_shapes(names, out):
     axes = {0: "batch", 1: "sequence"}
     return {n: axes for n in [*names, out]}
 
-def export_onnx(model:torch.nn.Module, # the PyTorch encoder (eval mode)
+def export_to_onnx(model:torch.nn.Module, # the PyTorch encoder (eval mode)
                 path, # where to write the .onnx file; its folder must exist
                 inputs:dict, # named example inputs (see `as_model_inputs`)
                 opset:int=DEFAULT_OPSET, # ONNX opset, 12 to 18
@@ -134,7 +135,7 @@ def export_onnx(model:torch.nn.Module, # the PyTorch encoder (eval mode)
                 metadata:dict|None=None, # extra provenance to store in the file
                ) -> Path:
     "Export `model` to ONNX with dynamic batch and sequence axes, atomically; return the path."
-    if not isinstance(opset, int) or opset not in OPSETS:
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in OPSETS:
         raise ExportError(f"Opset {opset!r} is not supported: choose one from {OPSETS.start} to {OPSETS.stop - 1} "
                           f"(default {DEFAULT_OPSET}).")
     path = Path(path)
@@ -172,7 +173,9 @@ def export_onnx(model:torch.nn.Module, # the PyTorch encoder (eval mode)
                                   "Use the TorchScript exporter (dynamo=False) for this opset.") from e
         meta = dict(exporter="dynamo" if dynamo else "torchscript", opset=opset, torch=torch.__version__,
                     transformers=transformers.__version__, inputs=",".join(names), output=out,
-                    attn_implementation=getattr(model.config, "_attn_implementation", "unknown"), **(metadata or {}))
+                    attn_implementation=getattr(model.config, "_attn_implementation", "unknown"),
+                    vocab_size=model.config.vocab_size, type_vocab_size=getattr(model.config, "type_vocab_size", ""),
+                    **(metadata or {}))
         write_metadata(m, meta)
         onnx.checker.check_model(m)
         onnx.save(m, str(tmp))
@@ -255,6 +258,7 @@ def export_onnx(self:TransformerOptimizationToolkit,
                    reuse:bool=True, # return an existing export of the same weights, opset and exporter
                   ) -> Path:
     "Export the model to ONNX (FP32) and return the file's path."
+    check_int("opset", opset, OPSETS.start, OPSETS.stop - 1)  # before the reuse check: a string must not match a file
     exporter = "dynamo" if dynamo else "torchscript"
     if path is None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -263,7 +267,7 @@ def export_onnx(self:TransformerOptimizationToolkit,
     inputs = as_model_inputs(dummy_input, self.lm)  # checks the input's kind before any work
     if reuse and matches_metadata(path, fingerprint=self.fingerprint, opset=opset, exporter=exporter): return path
     meta = dict(model=self.model_name, weights=self.lm.weights, fingerprint=self.fingerprint, task=self.lm.task)
-    export_onnx(self.model, path, inputs, opset=opset, dynamo=dynamo, metadata=meta)
+    export_to_onnx(self.model, path, inputs, opset=opset, dynamo=dynamo, metadata=meta)
     if validate:
         try: validate_export(self.model, path, self.config)
         except ExportError:

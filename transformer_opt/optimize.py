@@ -8,20 +8,21 @@ Docs: https://transformer-opt.github.io/transformer-opt/fp16.html.md"""
 # %% ../nbs/02_fp16.ipynb #175bbd15
 from __future__ import annotations
 import json, os, shutil, warnings
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import onnx
 from fastcore.basics import patch
 from .core import (ToolkitError, InputError, LoadedModel, require_onnxruntime, hidden_size, num_heads,
-                                  num_layers, tokenize, torch_forward)
+                                  num_layers, tokenize, torch_forward, check_choice, check_int, cpu_features,
+                                  cuda_available, resolve_device, drop_log_messages, DEVICES)
 from .export import (TransformerOptimizationToolkit, atomic_path, load_onnx, matches_metadata, onnx_forward,
                                     read_metadata, write_metadata)
 
 # %% auto #0
-__all__ = ['FUSION_MODEL_TYPES', 'FUSED_OPS', 'GATES', 'GATE_SENTENCES', 'FusionWarning', 'FusionReport', 'fuse', 'to_fp16',
-           'quantize_int8', 'weight_bytes', 'cpu_features', 'AccuracyGateError', 'GateResult', 'compare_outputs',
-           'gate', 'check_accuracy', 'cuda_available', 'resolve_device', 'choose_recipe']
+__all__ = ['FUSION_MODEL_TYPES', 'FUSED_OPS', 'GATES', 'GATE_SENTENCES', 'FusionWarning', 'FusionReport', 'apply_fusions',
+           'to_fp16', 'quantize_int8', 'weight_bytes', 'AccuracyGateError', 'GateResult', 'compare_outputs', 'gate',
+           'check_accuracy', 'choose_recipe']
 
 # %% ../nbs/02_fp16.ipynb #259ee1af
 FUSION_MODEL_TYPES = {"bert": "bert", "distilbert": "bert", "roberta": "bert", "xlm-roberta": "bert",
@@ -56,7 +57,7 @@ def _miss_reason(meta:dict) -> str:
         return "the model was exported by the dynamo exporter, whose graph ORT does not fuse: export with dynamo=False"
     return "the attention subgraph did not match ORT's patterns (unusual architecture or export)"
 
-def fuse(onnx_path, # the FP32 export
+def apply_fusions(onnx_path, # the FP32 export
          out_path, # where to write the fused FP32 model
          config, # the model's transformers configuration (heads, hidden size, model type)
          use_gpu:bool=False, # let the optimizer pick GPU-friendly fusions
@@ -73,10 +74,14 @@ def fuse(onnx_path, # the FP32 export
         warnings.warn(reason, FusionWarning)
         with atomic_path(out_path) as t: shutil.copyfile(onnx_path, t)
         return FusionReport({}, layers, None, reason)
+    # Without a GPU build, use_gpu=True makes the optimizer log an ERROR and skip its ONNX Runtime pass; skipping that
+    # pass ourselves (opt_level=0) gives the same file, quietly.
+    gpu = use_gpu and cuda_available()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.filterwarnings("ignore", category=UserWarning, module="onnxruntime")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
         opt = optimize_model(str(onnx_path), model_type=ort_type, num_heads=num_heads(config), hidden_size=hidden_size(config),
-                             use_gpu=use_gpu)
+                             use_gpu=gpu, opt_level=None if gpu or not use_gpu else 0)
     stats = opt.get_fused_operator_statistics()
     counts = {k: int(stats.get(k, 0)) for k in FUSED_OPS}
     rep = FusionReport(counts, layers, ort_type)
@@ -87,8 +92,6 @@ def fuse(onnx_path, # the FP32 export
     write_metadata(opt.model, {**meta, "fused": "true", "fusion": json.dumps(counts)})
     with atomic_path(out_path) as t: opt.save_model_to_file(str(t))
     return rep
-
-_fuse_model = fuse  # `optimize` has a parameter named `fuse`
 
 # %% ../nbs/02_fp16.ipynb #ded48b80
 def to_fp16(onnx_path, out_path,
@@ -122,8 +125,9 @@ def quantize_int8(onnx_path, out_path,
     require_onnxruntime()
     from onnxruntime.quantization import QuantType, quantize_dynamic
     meta = read_metadata(onnx_path)
-    with atomic_path(out_path) as t, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # the quantizer logs a pre-processing hint on the root logger at every call: it is advice for static
+    # quantization of CNNs, not a problem here
+    with atomic_path(out_path) as t, drop_log_messages("", "Please consider to run pre-processing"):
         quantize_dynamic(str(onnx_path), str(t), weight_type=QuantType.QInt8, per_channel=per_channel,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         m = onnx.load(str(t))
@@ -134,25 +138,12 @@ def quantize_int8(onnx_path, out_path,
 # %% ../nbs/02_fp16.ipynb #bb7aa323
 def weight_bytes(path) -> dict:
     "Bytes of the model's initializers, in total and per ONNX data type."
-    from onnx import numpy_helper
     by = {}
     for t in load_onnx(path).graph.initializer:
         n = int(np.prod(t.dims)) * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
         k = onnx.TensorProto.DataType.Name(t.data_type).lower()
         by[k] = by.get(k, 0) + n
     return {"total": sum(by.values()), **by}
-
-# %% ../nbs/02_fp16.ipynb #9bf518c8
-def cpu_features() -> dict:
-    "The x86 SIMD features that matter for FP32 and INT8 inference, read from /proc/cpuinfo (Linux)."
-    flags = set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("flags"): flags = set(line.split(":", 1)[1].split()); break
-    except OSError: pass
-    feats = {k: k in flags for k in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")}
-    feats["int8_fast"] = feats["avx512_vnni"] or feats["avx_vnni"] or feats["amx_int8"]
-    return feats
 
 # %% ../nbs/02_fp16.ipynb #fad16229
 class AccuracyGateError(ToolkitError):
@@ -220,21 +211,6 @@ def check_accuracy(path, lm:LoadedModel, precision:str, texts=GATE_SENTENCES, se
     return gate(precision, compare_outputs(ref, out, mask), thresholds)
 
 # %% ../nbs/02_fp16.ipynb #730d7cbc
-def cuda_available() -> bool:
-    "Whether ONNX Runtime offers the CUDA provider and a GPU is visible (does not create a session)."
-    ort = require_onnxruntime()
-    if "CUDAExecutionProvider" not in ort.get_available_providers(): return False
-    try:
-        import torch
-        return torch.cuda.is_available()
-    except Exception: return True
-
-def resolve_device(device:str="auto") -> str:
-    "'cpu' or 'cuda' for `device` ('auto' picks CUDA when ONNX Runtime can use it)."
-    if device not in ("auto", "cpu", "cuda"): raise InputError(f"Unknown device '{device}': use 'auto', 'cpu' or 'cuda'.")
-    if device == "auto": return "cuda" if cuda_available() else "cpu"
-    return device
-
 def choose_recipe(device:str="auto") -> tuple[str, bool, str]:
     "(precision, fuse, why) for `device`."
     dev = resolve_device(device)
@@ -248,6 +224,7 @@ def choose_recipe(device:str="auto") -> tuple[str, bool, str]:
 
 # %% ../nbs/02_fp16.ipynb #3e94e374
 def _variant_name(precision, fuse): return f"model-{precision}-{'fused' if fuse else 'plain'}.onnx"
+_THRESHOLD_KEYS = {"max_abs_diff", "min_cosine", "min_argmax_agreement"}
 
 @patch
 def optimize(self:TransformerOptimizationToolkit,
@@ -262,11 +239,17 @@ def optimize(self:TransformerOptimizationToolkit,
              reuse:bool=True, # reuse files made from the same export
             ) -> Path:
     "Export if needed, then fuse and convert to `precision`; return the path of a model that passed its gate."
+    check_choice("precision", precision, ("auto", *GATES))
+    check_choice("device", device, DEVICES)
+    check_int("opset", opset, 12, 18)
+    if op_block_list is not None and not (isinstance(op_block_list, (list, tuple)) and all(isinstance(o, str) for o in op_block_list)):
+        raise InputError(f"op_block_list must be a list of ONNX operator names such as ['Softmax'], got {op_block_list!r}.")
+    if thresholds is not None and (not isinstance(thresholds, dict) or set(thresholds) - _THRESHOLD_KEYS):
+        raise InputError(f"thresholds must be a dict with keys from {sorted(_THRESHOLD_KEYS)}, got {thresholds!r}.")
     self.work_dir.mkdir(parents=True, exist_ok=True)
     if precision == "auto":
         precision, fuse, why = choose_recipe(device)
         print(f"precision='auto' -> {precision}, {'fused' if fuse else 'unfused'}: {why}")
-    if precision not in GATES: raise InputError(f"Unknown precision '{precision}': use 'fp32', 'fp16', 'int8' or 'auto'.")
     if precision == "int8" and resolve_device(device) == "cuda":
         raise InputError("INT8 dynamic quantization runs on CPUs (its integer kernels fall back to the CPU under CUDA): "
                          "use precision='fp16' on a GPU, or device='cpu'.")
@@ -279,7 +262,7 @@ def optimize(self:TransformerOptimizationToolkit,
     if fuse:
         fused = self.work_dir/_variant_name("fp32", True)
         if not (reuse and matches_metadata(fused, fingerprint=stamp)):
-            self.fusion = _fuse_model(src, fused, self.config, use_gpu=precision == "fp16")
+            self.fusion = apply_fusions(src, fused, self.config, use_gpu=precision == "fp16")
         src = fused
     if precision == "fp16": to_fp16(src, out, op_block_list=op_block_list, fused=fuse)
     elif precision == "int8": quantize_int8(src, out, per_channel=per_channel)

@@ -6,20 +6,21 @@ Docs: https://transformer-opt.github.io/transformer-opt/session.html.md"""
 
 # %% ../nbs/03_session.ipynb #1b5684b2
 from __future__ import annotations
-import time, warnings
+import contextlib, os, re, sys, tempfile, time, warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-import psutil
+import onnx
 import torch
-from .core import ToolkitError, InputError, require_onnxruntime
-from .export import OnnxFileError, load_onnx
-from .optimize import resolve_device
+from .core import (ToolkitError, InputError, require_onnxruntime, check_choice, check_int,
+                                  check_model_inputs, physical_cores, resolve_device)
+from .export import OnnxFileError, load_onnx, read_metadata
 
 # %% auto #0
-__all__ = ['GRAPH_OPT_LEVELS', 'MODES', 'ProviderUnavailableError', 'SessionInfo', 'physical_cores', 'create_session',
-           'ShapeCache', 'Runner', 'tune_threads']
+__all__ = ['GRAPH_OPT_LEVELS', 'CPU_NODE_POLICIES', 'MODES', 'ProviderUnavailableError', 'SessionInfo', 'parse_placement',
+           'cpu_compute_nodes', 'enforce_placement', 'create_session', 'ShapeCache', 'vocab_limits', 'Runner',
+           'tune_threads']
 
 # %% ../nbs/03_session.ipynb #a95766fc
 class ProviderUnavailableError(ToolkitError, RuntimeError):
@@ -35,10 +36,8 @@ class SessionInfo:
     providers: list                # what the session reports, in priority order
     fallback: bool = False         # True when CUDA was asked for and the CPU runs it
     options: dict = field(default_factory=dict)
-
-def physical_cores() -> int:
-    "Physical CPU cores (hyper-threads share one core's arithmetic units, so they rarely help inference)."
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    placement: dict | None = None  # CUDA sessions: provider -> number of nodes it runs (from ONNX Runtime's own log)
+    cpu_nodes: list = field(default_factory=list)  # CUDA sessions: (op, name) of nodes computing on the CPU
 
 # %% ../nbs/03_session.ipynb #86674e34
 def _why_no_cuda(ort) -> str:
@@ -55,6 +54,96 @@ def _why_no_cuda(ort) -> str:
             "its bundled CUDA libraries are loaded), and check `nvidia-smi`")
 
 # %% ../nbs/03_session.ipynb #aedb1773
+CPU_NODE_POLICIES = ("error", "warn", "allow")
+
+def _session_options(ort, dev, threads, graph_optimization, log_severity, optimized_model_path):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+                                   "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                                   "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                                   "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[graph_optimization]
+    so.log_severity_level = log_severity
+    if dev == "cpu":
+        so.intra_op_num_threads = physical_cores() if threads is None else threads
+        so.inter_op_num_threads = 1
+    if optimized_model_path is not None: so.optimized_model_filepath = str(optimized_model_path)
+    return so
+
+def _cuda_providers(ort, arena, cuda_graph):
+    if hasattr(ort, "preload_dlls"):  # load CUDA/cuDNN from pip packages (nvidia-*) when they are there
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            with contextlib.suppress(Exception): ort.preload_dlls()
+    opts = {"device_id": 0, "arena_extend_strategy": "kSameAsRequested" if arena == "same_as_requested"
+            else "kNextPowerOfTwo", "cudnn_conv_algo_search": "HEURISTIC"}
+    if cuda_graph: opts["enable_cuda_graph"] = "1"
+    return [("CUDAExecutionProvider", opts), "CPUExecutionProvider"]
+
+# %% ../nbs/03_session.ipynb #e266252b
+_PLACED = re.compile(r"(?:Node\(s\)|All nodes) placed on \[(\w+)\]\. Number of nodes: (\d+)")
+_NODE = re.compile(r"VerifyEachNodeIsAssignedToAnEp\]\s{3}(\S+) \((.*)\)\s*$")
+
+def parse_placement(log:str) -> dict:
+    "provider -> {'count': n, 'nodes': [(op_type, name), ...]} from ONNX Runtime's verbose session log."
+    out, cur = {}, None
+    for line in log.splitlines():
+        if m := _PLACED.search(line):
+            cur = m.group(1); out[cur] = dict(count=int(m.group(2)), nodes=[])
+        elif cur and (m := _NODE.search(line)): out[cur]["nodes"].append((m.group(1), m.group(2)))
+    return out
+
+@contextlib.contextmanager
+def _stderr_into(f):
+    "Point the process's file descriptor 2 (where ONNX Runtime's C++ logger writes) at `f` for a while."
+    sys.stderr.flush(); saved = os.dup(2)
+    os.dup2(f.fileno(), 2)
+    try: yield
+    finally: os.dup2(saved, 2); os.close(saved)
+
+def _new_session(ort, path, so, providers, capture:bool=False):
+    "(session, ONNX Runtime's verbose log of its creation when `capture`, else '')."
+    if not capture: return ort.InferenceSession(str(path), so, providers=providers), ""
+    level, so.log_severity_level = so.log_severity_level, 0  # verbose: the placement of every node
+    with tempfile.TemporaryFile() as f:
+        with _stderr_into(f): sess = ort.InferenceSession(str(path), so, providers=providers)
+        f.seek(0); log = f.read().decode(errors="replace")
+    so.log_severity_level = level
+    return sess, log
+
+# %% ../nbs/03_session.ipynb #ab068da0
+_INT_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
+
+def cpu_compute_nodes(placement:dict, # from `parse_placement`
+                      target:str, # the provider that should run everything, e.g. 'CUDAExecutionProvider'
+                      path, # the .onnx file the session was made from (for node output types)
+                     ) -> list:
+    "(op_type, name) of nodes placed on the CPU that compute tensors rather than shapes, although `target` was asked for."
+    cpu = placement.get("CPUExecutionProvider")
+    if not cpu or target == "CPUExecutionProvider": return []
+    m = load_onnx(path, load_external_data=False)
+    with contextlib.suppress(Exception): m = onnx.shape_inference.infer_shapes(m)
+    types = {v.name: v.type.tensor_type.elem_type for v in [*m.graph.value_info, *m.graph.output, *m.graph.input]}
+    types.update({i.name: i.data_type for i in m.graph.initializer})
+    outs = {n.name: [types.get(o) for o in n.output] for n in m.graph.node}
+    def shape_work(op, name):
+        return op in ("Shape", "Size") or (name in outs and all(t in _INT_TYPES for t in outs[name]))
+    nodes = cpu["nodes"] or [(n.op_type, n.name) for n in m.graph.node]  # 'All nodes placed on [CPU]': every node
+    return [(op, name) for op, name in nodes if not shape_work(op, name)]
+
+def enforce_placement(log:str, target:str, path, cpu_nodes:str="error") -> tuple[dict, list]:
+    "Parse the placement from `log`; raise (or warn, per `cpu_nodes`) when nodes compute on the CPU instead of `target`."
+    placement = parse_placement(log)
+    bad = cpu_compute_nodes(placement, target, path)
+    if bad and cpu_nodes != "allow":
+        names = ", ".join(f"{op} ({name or 'unnamed'})" for op, name in bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+        msg = (f"{len(bad)} node(s) of '{Path(path).name}' would compute on the CPU instead of {target}: {names}. They have "
+               "no kernel there for their types; each one costs copies between devices. Convert or re-export the model "
+               "(for FP16, keep these operators in FP32 with op_block_list), or pass cpu_nodes='warn' to accept them.")
+        if cpu_nodes == "error": raise ProviderUnavailableError(msg)
+        warnings.warn(msg)
+    return {k: v["count"] for k, v in placement.items()}, bad
+
+# %% ../nbs/03_session.ipynb #67cf7e66
 def create_session(path, # the .onnx file
                    device:str="auto", # 'auto', 'cpu' or 'cuda'
                    threads:int|None=None, # intra-op threads on CPU; default: the machine's physical cores
@@ -64,41 +153,21 @@ def create_session(path, # the .onnx file
                    cuda_graph:bool=False, # capture the run in a CUDA graph (fixed shapes, IO binding required)
                    optimized_model_path=None, # save ORT's optimized graph here, for fast later loads
                    log_severity:int=3, # ORT log level: 0 verbose .. 3 errors only
+                   cpu_nodes:str="error", # CUDA: nodes that compute on the CPU are an 'error', a 'warn'ing, or 'allow'ed
                   ):
-    "Create an `onnxruntime.InferenceSession`, check it runs on the provider asked for, and attach `.info`."
+    "Create an `onnxruntime.InferenceSession`, check it runs where asked (down to the node), and attach `.info`."
     ort = require_onnxruntime()
     path = Path(path)
-    if not path.is_file(): raise OnnxFileError(f"ONNX file '{path}' not found: export or optimize the model first.")
-    if graph_optimization not in GRAPH_OPT_LEVELS:
-        raise InputError(f"Unknown graph_optimization '{graph_optimization}': use one of {GRAPH_OPT_LEVELS}.")
-    if arena not in ("same_as_requested", "next_power_of_two"):
-        raise InputError(f"Unknown arena '{arena}': use 'same_as_requested' or 'next_power_of_two'.")
+    check_choice("graph_optimization", graph_optimization, GRAPH_OPT_LEVELS)
+    check_choice("arena", arena, ("same_as_requested", "next_power_of_two"))
+    check_choice("cpu_nodes", cpu_nodes, CPU_NODE_POLICIES)
+    check_int("log_severity", log_severity, 0, 4)
+    if threads is not None: check_int("threads", threads)
     dev = resolve_device(device)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-                                   "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                                   "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                                   "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[graph_optimization]
-    so.log_severity_level = log_severity
-    if dev == "cpu":
-        so.intra_op_num_threads = threads or physical_cores()
-        so.inter_op_num_threads = 1
-    if optimized_model_path is not None: so.optimized_model_filepath = str(optimized_model_path)
-    providers = ["CPUExecutionProvider"]
-    if dev == "cuda":
-        if hasattr(ort, "preload_dlls"):  # load CUDA/cuDNN from pip packages (nvidia-*) when they are there
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try: ort.preload_dlls()
-                except Exception: pass
-        cuda_opts = {"device_id": 0, "arena_extend_strategy": "kSameAsRequested" if arena == "same_as_requested"
-                     else "kNextPowerOfTwo", "cudnn_conv_algo_search": "HEURISTIC"}
-        if cuda_graph: cuda_opts["enable_cuda_graph"] = "1"
-        providers = [("CUDAExecutionProvider", cuda_opts), "CPUExecutionProvider"]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sess = ort.InferenceSession(str(path), so, providers=providers)
+    if not path.is_file(): raise OnnxFileError(f"ONNX file '{path}' not found: export or optimize the model first.")
+    so = _session_options(ort, dev, threads, graph_optimization, log_severity, optimized_model_path)
+    providers = _cuda_providers(ort, arena, cuda_graph) if dev == "cuda" else ["CPUExecutionProvider"]
+    try: sess, log = _new_session(ort, path, so, providers, capture=dev == "cuda" and cpu_nodes != "allow")
     except Exception as e:
         msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         if "protobuf" in msg.lower() or "INVALID_GRAPH" in msg or "INVALID_PROTOBUF" in msg or "Load model" in msg:
@@ -115,6 +184,7 @@ def create_session(path, # the .onnx file
                                            "Pass allow_fallback=True to accept the CPU (recorded in `.info.fallback`).")
         warnings.warn(f"CUDA was asked for; falling back to the CPU because {why}.")
         info.fallback = True
+    elif log: info.placement, info.cpu_nodes = enforce_placement(log, "CUDAExecutionProvider", path, cpu_nodes)
     sess.info = info
     return sess
 
@@ -133,6 +203,22 @@ class ShapeCache:
     def __len__(self): return len(self.d)
     def __contains__(self, shape): return shape in self.d
 
+# %% ../nbs/03_session.ipynb #d51ad2ff
+def vocab_limits(model:onnx.ModelProto) -> dict:
+    "Upper bounds of the id inputs (`input_ids`, `token_type_ids`): from the file's provenance, else its embedding tables."
+    meta = read_metadata(model)
+    lim = {k: int(meta[m]) for k, m in (("input_ids", "vocab_size"), ("token_type_ids", "type_vocab_size"))
+           if meta.get(m, "").isdigit()}
+    dims = {i.name: list(i.dims) for i in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == "Gather" and len(n.input) > 1 and n.input[1] in ("input_ids", "token_type_ids") and n.input[0] in dims:
+            lim.setdefault(n.input[1], dims[n.input[0]][0])
+        elif n.op_type == "EmbedLayerNormalization":  # inputs: ids, segment ids, word table, position table, segment table
+            for ids, table in ((0, 2), (1, 4)):
+                if len(n.input) > table and n.input[ids] and n.input[table] in dims:
+                    lim.setdefault(n.input[ids], dims[n.input[table]][0])
+    return lim
+
 # %% ../nbs/03_session.ipynb #926102f4
 _ONNX2TORCH = {1: torch.float32, 10: torch.float16, 7: torch.int64, 6: torch.int32}  # ONNX TensorProto types
 MODES = ("plain", "iobinding", "cudagraph")
@@ -143,16 +229,19 @@ class Runner:
                  device:str="auto", # 'auto', 'cpu' or 'cuda'
                  mode:str="plain", # 'plain', 'iobinding' or 'cudagraph' (CUDA only)
                  max_shapes:int=4, # shapes kept (IO buffers, or captured graphs) in the LRU cache
+                 check_inputs:bool=True, # refuse ids outside the vocabulary and mismatched shapes before each run
                  **session_kw, # passed to `create_session` (threads, arena, allow_fallback, ...)
                 ):
-        if mode not in MODES: raise InputError(f"Unknown mode '{mode}': use one of {MODES}.")
-        self.path, self.mode, self.session_kw = Path(path), mode, session_kw
+        check_choice("mode", mode, MODES)
+        check_int("max_shapes", max_shapes)
+        self.path, self.mode, self.session_kw, self.check_inputs = Path(path), mode, session_kw, check_inputs
         self.device = resolve_device(device)
         if mode == "cudagraph" and self.device != "cuda":
             raise ProviderUnavailableError("CUDA graphs need the CUDA provider: use mode='plain' or 'iobinding' on a CPU.")
         self.session = None if mode == "cudagraph" else create_session(path, self.device, **session_kw)
         self.shapes, self.copies = ShapeCache(self._make_slot, maxsize=max_shapes), 0
-        g = load_onnx(path, load_external_data=False).graph  # names and types, without a second session's memory
+        m = load_onnx(path, load_external_data=False)  # names and types, without a second session's memory
+        g, self.limits = m.graph, vocab_limits(m)
         inits = {i.name for i in g.initializer}
         self.input_names = [i.name for i in g.input if i.name not in inits]
         out = g.output[0]
@@ -186,8 +275,11 @@ class Runner:
 
     def __call__(self, inputs:dict):
         "Run one batch. plain: NumPy out; iobinding/cudagraph: a torch tensor on the device (reused buffer: copy to keep)."
-        missing = [n for n in self.input_names if n not in inputs]
-        if missing: raise InputError(f"Inputs {missing} are missing: the model takes {self.input_names}.")
+        if self.check_inputs:
+            check_model_inputs(inputs, self.input_names, self.limits.get("input_ids"), self.limits.get("token_type_ids"))
+        else:
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing: raise InputError(f"Inputs {missing} are missing: the model takes {self.input_names}.")
         if self.mode == "plain":
             feed = {n: (inputs[n].cpu().numpy() if isinstance(inputs[n], torch.Tensor) else np.asarray(inputs[n]))
                     for n in self.input_names}
@@ -214,8 +306,10 @@ class Runner:
 # %% ../nbs/03_session.ipynb #57a3581e
 def tune_threads(path, inputs:dict, candidates=None, warmup:int=2, iters:int=5) -> dict:
     "Median latency (ms) per intra-op thread count on the CPU, and the best count."
+    check_int("warmup", warmup, 0); check_int("iters", iters)
     cores = physical_cores()
-    candidates = candidates or sorted({1, max(1, cores // 2), cores, os.cpu_count() or cores})
+    if candidates is None: candidates = sorted({1, max(1, cores // 2), cores, os.cpu_count() or cores})
+    candidates = [check_int("candidates", n) for n in candidates]
     res = {}
     for n in candidates:
         r = Runner(path, device="cpu", threads=n)

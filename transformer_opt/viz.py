@@ -6,13 +6,11 @@ Docs: https://transformer-opt.github.io/transformer-opt/viz.html.md"""
 
 # %% ../nbs/05_viz.ipynb #b40bbb1c
 from __future__ import annotations
-import os
 from pathlib import Path
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from .bench import BenchResult, BASELINE, ENGINES
+from .bench import BenchResult, ENGINES
 from .export import atomic_path
 
 # %% auto #0
