@@ -52,7 +52,7 @@ def main(argv=None):
     timings = {}
     for nb in nbs:
         decl = declared_parameters(nb)
-        if nb.stem.startswith("05") and not (results/"results.json").exists():
+        if nb.stem.endswith("_viz") and not (results/"results.json").exists():
             params_nb = {k: v for k, v in params.items() if k in decl and k != "results_json"}
         else: params_nb = {k: v for k, v in params.items() if k in decl}
         print(f"== {nb.name} {params_nb}", flush=True)

@@ -6,7 +6,7 @@ Docs: https://transformer-opt.github.io/transformer-opt/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #8c02cb02
 from __future__ import annotations
-import contextlib, functools, hashlib, logging, os, platform, socket, threading, urllib.parse, warnings
+import ast, contextlib, functools, hashlib, logging, os, platform, random, re, socket, sysconfig, threading, urllib.parse, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -20,8 +20,9 @@ __all__ = ['ARCHITECTURES', 'MINILM_ID', 'UNCASED_VOCAB', 'HUB_TIMEOUT', 'DEVICE
            'InputError', 'MissingDependencyError', 'check_int', 'check_choice', 'check_out_dir', 'require_onnxruntime',
            'minilm_dir', 'LoadedModel', 'hidden_size', 'num_heads', 'num_layers', 'max_positions', 'hub_online',
            'load_config', 'load_tokenizer', 'load_model', 'weights_fingerprint', 'input_names', 'check_shape',
-           'tokenize', 'random_inputs', 'check_model_inputs', 'torch_forward', 'cpu_info', 'physical_cores',
-           'cpu_features', 'cuda_available', 'resolve_device', 'device_name', 'drop_log_messages']
+           'tokenize', 'random_inputs', 'check_model_inputs', 'stdlib_paragraphs', 'builtin_corpus', 'torch_forward',
+           'mean_pool', 'cpu_info', 'physical_cores', 'cpu_features', 'cuda_available', 'resolve_device', 'device_name',
+           'drop_log_messages']
 
 # %% ../nbs/00_core.ipynb #48570511
 class ToolkitError(Exception):
@@ -353,6 +354,38 @@ def check_model_inputs(inputs:dict, # name -> tensor or array, as a session take
                              + (" (the model's vocabulary): was it tokenized for another model?" if n == "input_ids" else "."))
     return shape
 
+# %% ../nbs/00_core.ipynb #5d7e3d64
+_STDLIB_SKIP = {"test", "tests", "idlelib", "site-packages", "dist-packages", "lib2to3", "turtledemo", "tkinter",
+                "ensurepip", "__phello__", "__pycache__"}
+
+def _first_paragraph(doc:str) -> str:
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+@functools.lru_cache(maxsize=1)
+def stdlib_paragraphs() -> tuple[str, ...]:
+    "Unique first paragraphs of the standard library's docstrings (modules, classes, functions), in file order."
+    root, seen = Path(sysconfig.get_paths()["stdlib"]), {}
+    for f in sorted(root.rglob("*.py")):
+        rel = f.relative_to(root)
+        if set(rel.parts[:-1]) & _STDLIB_SKIP or rel.name.startswith("test"): continue
+        try: tree = ast.parse(f.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError, OSError): continue
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)): continue
+            doc = ast.get_docstring(node)
+            para = _first_paragraph(doc) if doc else ""
+            if len(para.split()) >= 4 and re.search(r"[a-z]{3}", para) and ">>>" not in para: seen.setdefault(para)
+    return tuple(seen)
+
+def builtin_corpus(n:int|None=2000, # paragraphs to draw (None: all of them)
+                   seed:int=0, # the sample is fixed by this seed (and the Python version)
+                  ) -> list[str]:
+    "A sample of `n` real English paragraphs from the standard library's docstrings."
+    paras = list(stdlib_paragraphs())
+    if n is None: return paras
+    check_int("n", n, 1, len(paras))
+    return random.Random(seed).sample(paras, n)
+
 # %% ../nbs/00_core.ipynb #10cc01e5
 @torch.inference_mode()
 def torch_forward(model:torch.nn.Module, inputs:dict) -> np.ndarray:
@@ -360,6 +393,17 @@ def torch_forward(model:torch.nn.Module, inputs:dict) -> np.ndarray:
     dev = next(model.parameters()).device
     out = model(**{k: v.to(dev) for k, v in inputs.items()})
     return out[0].float().cpu().numpy()
+
+# %% ../nbs/00_core.ipynb #ae400ec7
+def mean_pool(hidden:np.ndarray, # (batch, seq, dim) token outputs
+              mask:np.ndarray, # (batch, seq) attention mask: 1 for real tokens
+              normalize:bool=True, # scale each row to unit length
+             ) -> np.ndarray:
+    "(batch, dim) masked mean of `hidden`, L2-normalised when `normalize`."
+    m = np.asarray(mask, hidden.dtype)[..., None]
+    out = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+    if normalize: out = out / np.clip(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12, None)
+    return out.astype(np.float32)
 
 # %% ../nbs/00_core.ipynb #782e6c81
 DEVICES = ("auto", "cpu", "cuda")
