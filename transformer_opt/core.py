@@ -16,13 +16,13 @@ from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassificat
                           BertConfig, DistilBertConfig, DistilBertTokenizerFast, PretrainedConfig, RobertaConfig)
 
 # %% auto #0
-__all__ = ['ARCHITECTURES', 'MINILM_ID', 'UNCASED_VOCAB', 'HUB_TIMEOUT', 'DEVICES', 'ToolkitError', 'ModelLoadError',
-           'InputError', 'MissingDependencyError', 'check_int', 'check_choice', 'check_out_dir', 'require_onnxruntime',
-           'minilm_dir', 'LoadedModel', 'hidden_size', 'num_heads', 'num_layers', 'max_positions', 'hub_online',
-           'load_config', 'load_tokenizer', 'load_model', 'weights_fingerprint', 'input_names', 'check_shape',
-           'tokenize', 'random_inputs', 'check_model_inputs', 'stdlib_paragraphs', 'builtin_corpus', 'torch_forward',
-           'mean_pool', 'cpu_info', 'physical_cores', 'cpu_features', 'cuda_available', 'resolve_device', 'device_name',
-           'drop_log_messages']
+__all__ = ['ARCHITECTURES', 'MINILM_ID', 'UNCASED_VOCAB', 'HUB_TIMEOUT', 'POOLING_MODES', 'DEVICES', 'ToolkitError',
+           'ModelLoadError', 'InputError', 'MissingDependencyError', 'check_int', 'check_choice', 'check_out_dir',
+           'require_onnxruntime', 'minilm_dir', 'LoadedModel', 'hidden_size', 'num_heads', 'num_layers',
+           'max_positions', 'hub_online', 'load_config', 'load_tokenizer', 'load_model', 'weights_fingerprint',
+           'input_names', 'check_shape', 'tokenize', 'random_inputs', 'check_model_inputs', 'stdlib_paragraphs',
+           'builtin_corpus', 'torch_forward', 'pool_outputs', 'cpu_info', 'physical_cores', 'cpu_features',
+           'cuda_available', 'resolve_device', 'device_name', 'drop_log_messages']
 
 # %% ../nbs/00_core.ipynb #48570511
 class ToolkitError(Exception):
@@ -395,15 +395,21 @@ def torch_forward(model:torch.nn.Module, inputs:dict) -> np.ndarray:
     return out[0].float().cpu().numpy()
 
 # %% ../nbs/00_core.ipynb #ae400ec7
-def mean_pool(hidden:np.ndarray, # (batch, seq, dim) token outputs
-              mask:np.ndarray, # (batch, seq) attention mask: 1 for real tokens
-              normalize:bool=True, # scale each row to unit length
-             ) -> np.ndarray:
-    "(batch, dim) masked mean of `hidden`, L2-normalised when `normalize`."
-    m = np.asarray(mask, hidden.dtype)[..., None]
-    out = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+POOLING_MODES = ("mean", "cls", "max")
+
+def pool_outputs(hidden:np.ndarray, # (batch, seq, dim) token outputs
+                 mask:np.ndarray, # (batch, seq) attention mask: 1 for real tokens
+                 mode:str="mean", # 'mean' over real tokens, 'cls' (first token) or 'max' over real tokens
+                 normalize:bool=True, # scale each row to unit length
+                ) -> np.ndarray:
+    "(batch, dim) sentence embeddings from token outputs."
+    check_choice("pooling mode", mode, POOLING_MODES)
+    m = np.asarray(mask, bool)[..., None]
+    if mode == "cls": out = hidden[:, 0]
+    elif mode == "max": out = np.where(m, hidden, -np.inf).max(1)
+    else: out = (hidden * m).sum(1) / np.clip(m.sum(1), 1, None)
     if normalize: out = out / np.clip(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12, None)
-    return out.astype(np.float32)
+    return np.asarray(out, np.float32)
 
 # %% ../nbs/00_core.ipynb #782e6c81
 DEVICES = ("auto", "cpu", "cuda")

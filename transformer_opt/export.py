@@ -41,7 +41,8 @@ class _SingleOutput(torch.nn.Module):
     def forward(self, *args): return self.model(**dict(zip(self.names, args)))[0]
 
 def output_name(model) -> str:
-    "`logits` for models with a head, else `last_hidden_state`."
+    "The output's name: the model's own `onnx_output_name`, `logits` for models with a head, else `last_hidden_state`."
+    if getattr(model, "onnx_output_name", None): return model.onnx_output_name
     return "logits" if "ForSequenceClassification" in type(model).__name__ else "last_hidden_state"
 
 # %% ../nbs/01_export.ipynb #01ee7782

@@ -16,7 +16,7 @@ import torch
 from fastcore.basics import patch
 from .core import (ToolkitError, InputError, LoadedModel, require_onnxruntime, hidden_size, num_heads,
                                   num_layers, tokenize, torch_forward, check_choice, check_int, cpu_features,
-                                  builtin_corpus, max_positions, mean_pool, random_inputs,
+                                  builtin_corpus, max_positions, pool_outputs, random_inputs,
                                   cuda_available, resolve_device, drop_log_messages, DEVICES)
 from .export import (TransformerOptimizationToolkit, atomic_path, load_onnx, matches_metadata, onnx_forward,
                                     read_metadata, write_metadata)
@@ -228,6 +228,11 @@ def gate(precision:str, # 'fp32', 'fp16' or 'int8'
 # %% ../nbs/02_optimize.ipynb #ba09cead
 GATE_TEXTS = 300  # corpus paragraphs the gate judges real weights on
 
+def _pooled_like(hidden, mask, path):
+    "PyTorch's token outputs pooled as the ONNX file's graph pools them (its provenance says how)."
+    meta = read_metadata(path)
+    return pool_outputs(hidden, mask, meta.get("pooling", "mean"), meta.get("normalize") == "True")
+
 def _per_text(path, lm, texts, providers, max_length, batch_size=32):
     "(reference, output) per text, sentence embeddings or logits, and the largest token-level difference."
     ort = require_onnxruntime()
@@ -241,9 +246,10 @@ def _per_text(path, lm, texts, providers, max_length, batch_size=32):
         x = {n: enc[n].to(torch.int64) if n in enc else torch.zeros_like(enc["input_ids"]) for n in names}
         ref, out = torch_forward(lm.model, x), sess.run(None, {n: v.numpy() for n, v in x.items()})[0]
         mask = x["attention_mask"].numpy()
+        if ref.ndim == 3 and out.ndim == 2: ref = _pooled_like(ref, mask, path)  # the file pools in its graph
         if ref.ndim == 3:
             worst = max(worst, float(np.nan_to_num(np.abs(ref - out)[mask.astype(bool)], nan=np.inf).max()))
-            ref, out = mean_pool(ref, mask), mean_pool(out, mask)
+            ref, out = pool_outputs(ref, mask), pool_outputs(out, mask)
         else: worst = max(worst, float(np.nan_to_num(np.abs(ref - out), nan=np.inf).max()))
         for r, j in enumerate(idx): refs[j], outs[j] = ref[r], out[r]
     return np.stack(refs), np.stack(outs), worst
@@ -261,6 +267,7 @@ def check_accuracy(path, # the ONNX variant
     check_choice("precision", precision, tuple(GATES))
     if inputs is not None:
         ref, out = torch_forward(lm.model, inputs), onnx_forward(path, inputs, providers=providers)
+        if ref.ndim == 3 and out.ndim == 2: ref = _pooled_like(ref, inputs["attention_mask"].numpy(), path)
         mask = inputs["attention_mask"].numpy() if ref.ndim == 3 else None
         return gate(precision, compare_outputs(ref, out, mask), thresholds, basis="token vectors of given inputs")
     if lm.tokenizer is None: raise InputError("This model has no tokenizer: pass `inputs` (token ids) to the gate.")
@@ -285,7 +292,11 @@ def choose_recipe(device:str="auto") -> tuple[str, bool, str]:
                            "(171 ms against 210 ms fused and 267 ms PyTorch on a 2-core AVX2 CPU, batch 1, seq 128)")
 
 # %% ../nbs/02_optimize.ipynb #3e94e374
-def _variant_name(precision, fuse): return f"model-{precision}-{'fused' if fuse else 'plain'}.onnx"
+def _variant_name(precision, fuse, tag=""): return f"model-{precision}-{'fused' if fuse else 'plain'}{tag}.onnx"
+
+def _pooling_tag(meta):
+    "File-name tag of an export that pools in its graph ('' for token outputs)."
+    return f"-{meta['pooling']}pool{'-norm' if meta.get('normalize') == 'True' else ''}" if "pooling" in meta else ""
 _THRESHOLD_KEYS = {"max_abs_diff", "min_cosine", "min_argmax_agreement"}
 
 @patch
@@ -299,6 +310,7 @@ def optimize(self:TransformerOptimizationToolkit,
              check:bool=True, # run the accuracy gate (CPU provider) and refuse a variant that fails
              thresholds:dict|None=None, # gate thresholds overriding `GATES[precision]`
              reuse:bool=True, # reuse files made from the same export
+             source=None, # an FP32 export to start from (one that pools in its graph, say); default: `export_onnx(opset=opset)`
             ) -> Path:
     "Export if needed, then fuse and convert to `precision`; return the path of a model that passed its gate."
     check_choice("precision", precision, ("auto", *GATES))
@@ -315,14 +327,15 @@ def optimize(self:TransformerOptimizationToolkit,
     if precision == "int8" and resolve_device(device) == "cuda":
         raise InputError("INT8 dynamic quantization runs on CPUs (its integer kernels fall back to the CPU under CUDA): "
                          "use precision='fp16' on a GPU, or device='cpu'.")
-    src = self.export_onnx(opset=opset)
+    src = self.export_onnx(opset=opset) if source is None else Path(source)
+    meta = read_metadata(src)
     if precision == "fp32" and not fuse: return src
-    out = self.work_dir/_variant_name(precision, fuse)
-    stamp = read_metadata(src)["fingerprint"]
+    out = self.work_dir/_variant_name(precision, fuse, _pooling_tag(meta))
+    stamp = meta["fingerprint"]
     if reuse and matches_metadata(out, fingerprint=stamp): return out
     self.fusion = None
     if fuse:
-        fused = self.work_dir/_variant_name("fp32", True)
+        fused = self.work_dir/_variant_name("fp32", True, _pooling_tag(meta))
         if not (reuse and matches_metadata(fused, fingerprint=stamp)):
             self.fusion = apply_fusions(src, fused, self.config, use_gpu=precision == "fp16")
         src = fused
