@@ -17,18 +17,20 @@ import torch
 from fastcore.basics import patch
 from tqdm import tqdm
 import transformer_opt
-from .core import (InputError, check_shape, hidden_size, num_layers, random_inputs, check_int,
+from .core import (InputError, builtin_corpus, max_positions, pool_outputs, check_shape, hidden_size, num_layers, random_inputs, check_int,
                                   check_out_dir, check_model_inputs, cpu_features, device_name, physical_cores,
                                   resolve_device,
                                   require_onnxruntime, tokenize)
 from .export import TransformerOptimizationToolkit, atomic_path, read_metadata
 from .optimize import choose_recipe, compare_outputs, weight_bytes
 from .session import ProviderUnavailableError, Runner
+from .engine import Pooling, check_texts, model_folder, read_pooling
 
 # %% auto #0
-__all__ = ['PEAK_TFLOPS', 'ENGINES', 'BASELINE', 'DEFAULT_ENGINES', 'ROW_KEYS', 'TABLE_COLS', 'latency_stats', 'throughput',
-           'encoder_flops', 'peak_tflops', 'check_engines', 'Engine', 'variant_for', 'make_engine', 'time_engine',
-           'memory_probe', 'measure_memory', 'versions', 'BenchResult', 'recipe_engine', 'benchmark']
+__all__ = ['PEAK_TFLOPS', 'ENGINES', 'BASELINE', 'DEFAULT_ENGINES', 'ROW_KEYS', 'TABLE_COLS', 'CORPUS_COLS', 'CORPUS_ENGINES',
+           'latency_stats', 'throughput', 'encoder_flops', 'peak_tflops', 'check_engines', 'Engine', 'variant_for',
+           'make_engine', 'time_engine', 'memory_probe', 'measure_memory', 'versions', 'BenchResult', 'recipe_engine',
+           'benchmark', 'corpus_benchmark']
 
 # %% ../nbs/06_bench.ipynb #0f7d7986
 def latency_stats(ms) -> dict:
@@ -212,6 +214,8 @@ ROW_KEYS = ("engine", "batch_size", "seq_len", "latency_p50_ms", "latency_p90_ms
             "peak_fraction", "max_abs_diff", "cosine_min", "gpu_mem_mb", "torch_peak_mb", "host_mem_mb", "weight_mb")
 TABLE_COLS = ["engine", "batch_size", "seq_len", "latency_p50_ms", "latency_p99_ms", "throughput_seq_per_s",
               "speedup_vs_baseline", "max_abs_diff", "gpu_mem_mb", "host_mem_mb", "weight_mb"]
+CORPUS_COLS = ["engine", "precision", "texts", "seconds", "texts_per_s", "real_tokens_per_s", "speedup_vs_st",
+               "padding_share", "cosine_min", "cosine_mean"]
 
 @dataclass
 class BenchResult:
@@ -221,7 +225,8 @@ class BenchResult:
 
     def to_frame(self, full:bool=False) -> pd.DataFrame:
         df = pd.DataFrame(self.rows)
-        return df if full else df[[c for c in TABLE_COLS if c in df]]
+        cols = CORPUS_COLS if self.meta.get("kind") == "corpus" else TABLE_COLS
+        return df if full else df[[c for c in cols if c in df]]
 
     def save(self, out_dir, stem:str="results") -> dict:
         "Write `<stem>.json` and `<stem>.csv` into `out_dir` (created if missing); return their paths."
@@ -425,3 +430,100 @@ def run_full_analysis(self:TransformerOptimizationToolkit,
     self.results = benchmark(self, engines=engines, batch_sizes=list(batch_sizes), seq_lens=seq_lens, device=device,
                              text=text_input, out_dir=out_dir, **kwargs)
     return self.results.to_frame()
+
+# %% ../nbs/06_bench.ipynb #bc3f4c3b
+CORPUS_ENGINES = ("sentence-transformers", "onnx-padded", "engine-fp32", "engine")
+
+def _sentence_transformer(tk, dev, max_length):
+    "sentence-transformers for the toolkit's model: its own folder when it is one, else built from the model."
+    from sentence_transformers import SentenceTransformer, models
+    folder = model_folder(tk.lm)
+    if folder is not None and (folder/"modules.json").is_file(): st = SentenceTransformer(str(folder), device=dev)
+    else:
+        import tempfile
+        d = Path(tempfile.mkdtemp(prefix="st-"))
+        tk.model.save_pretrained(d); tk.tokenizer.save_pretrained(d)
+        word = models.Transformer(str(d), max_seq_length=max_length)
+        st = SentenceTransformer(modules=[word, models.Pooling(word.get_word_embedding_dimension(), "mean")], device=dev)
+    st.max_seq_length = max_length
+    return st.half() if dev == "cuda" else st
+
+def _padded_run(path, tk, texts, dev, max_length, pooling, batch_size=32):
+    "The padded method: batches of `batch_size` in input order, every one padded to `max_length`."
+    r = Runner(path, device=dev, mode="plain" if dev == "cpu" else "iobinding", check_inputs=False)
+    out = []
+    for i in range(0, len(texts), batch_size):
+        enc = tk.tokenizer(texts[i:i + batch_size], padding="max_length", truncation=True, max_length=max_length, return_tensors="np")
+        x = {n: enc[n].astype(np.int64) if n in enc else np.zeros_like(enc["input_ids"], np.int64) for n in r.input_names}
+        y = r(x) if dev == "cpu" else r({k: torch.from_numpy(v).cuda() for k, v in x.items()}).float().cpu().numpy()
+        out.append(y if y.ndim == 2 else pool_outputs(y, enc["attention_mask"], pooling.mode, pooling.normalize))
+    return np.concatenate(out), len(texts) * max_length
+
+# %% ../nbs/06_bench.ipynb #34f96257
+def _length_histogram(lengths, max_length):
+    edges = list(range(0, max_length + 8, 8))
+    counts, _ = np.histogram(np.minimum(lengths, max_length), bins=edges)
+    return dict(edges=edges, counts=counts.tolist(), mean=float(np.mean(lengths)), median=float(np.median(lengths)),
+                padding_at_max_length=float(1 - np.mean(np.minimum(lengths, max_length)) / max_length))
+
+def _corpus_row(name, precision, texts, real, computed, seconds, emb, ref, st_seconds, path=None):
+    cos = None if ref is None else (emb * ref).sum(1) / (np.linalg.norm(emb, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12)
+    return dict(engine=name, precision=precision, texts=len(texts), real_tokens=int(real), computed_tokens=int(computed),
+                padding_share=1 - real / computed if computed else None, seconds=seconds,
+                texts_per_s=len(texts) / seconds, real_tokens_per_s=real / seconds,
+                speedup_vs_st=st_seconds / seconds if st_seconds else None,
+                cosine_min=None if cos is None else float(cos.min()), cosine_mean=None if cos is None else float(cos.mean()),
+                file=Path(path).name if path else None)
+
+# %% ../nbs/06_bench.ipynb #1c4e3397
+def corpus_benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
+                     texts=None, # the corpus (default: `builtin_corpus(2000)`)
+                     device:str="auto", # 'auto', 'cpu' or 'cuda'
+                     engines=CORPUS_ENGINES, # which of CORPUS_ENGINES to run
+                     max_length:int=128, # truncation, for every engine
+                     out_dir=None, # save corpus.json / corpus.csv here after every engine
+                     progress:bool=True, # a progress bar over engines
+                    ) -> BenchResult:
+    "texts/s, real tokens/s and cosine to sentence-transformers of every engine over a whole corpus, in one run."
+    dev = resolve_device(device)
+    bad = [e for e in engines if e not in CORPUS_ENGINES]
+    if bad: raise InputError(f"Unknown corpus engine(s) {bad}: choose from {list(CORPUS_ENGINES)}.")
+    check_int("max_length", max_length, 2, max_positions(tk.config))
+    if tk.tokenizer is None: raise InputError("The corpus benchmark needs the model's tokenizer.")
+    texts = builtin_corpus(2000) if texts is None else list(texts)
+    check_texts(texts)
+    out = check_out_dir(out_dir, "results folder") if out_dir is not None else None
+    lengths = np.array([len(t) for t in tk.tokenizer(texts, truncation=False, verbose=False)["input_ids"]])
+    folder = model_folder(tk.lm)
+    pooling = (read_pooling(folder)[0] if folder else None) or Pooling("mean")
+    res = BenchResult(dict(kind="corpus", model=tk.model_name, weights=tk.lm.weights, device=dev, device_name=device_name(dev),
+                           versions=versions(), texts=len(texts), max_length=max_length, pooling=str(pooling),
+                           lengths=_length_histogram(lengths, max_length), engines=list(engines), complete=False,
+                           date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                           method="one warm-up pass over 64 texts, then the whole corpus once, timed with time.perf_counter "
+                                  "(tokenization included); real tokens exclude padding"), [])
+    ref = st_seconds = None
+    for name in tqdm(list(engines), desc="corpus", disable=not progress):
+        if name == "sentence-transformers":
+            st = _sentence_transformer(tk, dev, max_length)
+            st.encode(texts[:64], batch_size=32)
+            t0 = time.perf_counter(); ref = st.encode(texts, batch_size=32, convert_to_numpy=True); st_seconds = time.perf_counter() - t0
+            computed = sum(len(b) * min(max_length, lengths[b].max()) for b in np.array_split(np.argsort(lengths), max(1, len(texts) // 32)))
+            res.rows.append(_corpus_row(name, "fp16" if dev == "cuda" else "fp32", texts, np.minimum(lengths, max_length).sum(),
+                                        computed, st_seconds, ref, ref, st_seconds))
+            del st
+        else:
+            eng = tk.engine("fp32" if name == "engine-fp32" else "auto", device=dev, max_length=max_length, pooling=pooling)
+            eng.encode(texts[:64])
+            if name == "onnx-padded":
+                t0 = time.perf_counter(); emb, computed = _padded_run(eng.path, tk, texts, dev, max_length, pooling)
+                seconds, real = time.perf_counter() - t0, np.minimum(lengths, max_length).sum()
+            else:
+                emb = eng.encode(texts)
+                seconds, real, computed = eng.report.seconds, eng.report.real_tokens, eng.report.padded_tokens
+            res.rows.append(_corpus_row(name, read_metadata(eng.path).get("precision", "fp32"), texts, real, computed,
+                                        seconds, emb, ref, st_seconds, eng.path))
+        if out is not None: res.save(out, "corpus")
+    res.meta["complete"] = True
+    if out is not None: res.save(out, "corpus")
+    return res

@@ -23,7 +23,7 @@ from .session import Runner
 
 # %% auto #0
 __all__ = ['DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'OUTPUT_KINDS', 'Pooling', 'read_pooling', 'PooledEncoder', 'plan_batches',
-           'RunReport', 'check_texts', 'InferenceEngine', 'read_texts', 'NpyStream', 'run_file']
+           'RunReport', 'check_texts', 'InferenceEngine', 'model_folder', 'read_texts', 'NpyStream', 'run_file']
 
 # %% ../nbs/04_engine.ipynb #8d84ece6
 @dataclass
@@ -264,7 +264,7 @@ def classify(self:InferenceEngine, texts, skip_invalid:bool=False, progress:bool
             for l, q, k in zip(logits, p, np.nan_to_num(p, nan=-1).argmax(1))]
 
 # %% ../nbs/04_engine.ipynb #b212ae0e
-def _model_folder(lm:LoadedModel) -> Path | None:
+def model_folder(lm:LoadedModel) -> Path | None:
     "The folder the model was loaded from, if any (where a sentence-transformers configuration can be)."
     if lm.source == "package": return minilm_dir()
     if lm.source == "local": return Path(lm.name).expanduser()
@@ -286,7 +286,7 @@ def engine(self:TransformerOptimizationToolkit,
     "An `InferenceEngine` for this model, optimized and accuracy-gated for `device`."
     check_choice("precision", precision, ("auto", "fp32", "fp16", "int8"))
     dev = resolve_device(device)
-    folder_pooling, st_max = read_pooling(_model_folder(self.lm)) if _model_folder(self.lm) else (None, None)
+    folder_pooling, st_max = read_pooling(model_folder(self.lm)) if model_folder(self.lm) else (None, None)
     if isinstance(pooling, str) and pooling != "auto": pooling = Pooling(pooling)
     elif pooling == "auto": pooling = folder_pooling or Pooling("mean")
     elif not isinstance(pooling, Pooling): raise InputError(f"pooling must be 'auto', a mode {POOLING_MODES} or a Pooling, got {pooling!r}.")
