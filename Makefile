@@ -1,4 +1,5 @@
-# transformer-opt: `make analyze` sets everything up and runs the full analysis; `make test` runs the tests.
+# transformer-opt: `make analyze` sets everything up and runs the full analysis (fixed shapes, then a real corpus);
+# `make test` runs the tests.
 # Both create .venv on first use. On a machine with an NVIDIA GPU (nvidia-smi works) the venv gets PyTorch's
 # default CUDA wheel and onnxruntime-gpu; elsewhere the CPU wheel torch==2.13.0 and onnxruntime.
 PYTHON ?= python3
@@ -6,6 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 GPU    := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
 MODEL  ?= distilbert-base-uncased
+CORPUS_MODEL ?= sentence-transformers/all-MiniLM-L6-v2
 TORCH_INDEX ?=   # e.g. https://download.pytorch.org/whl/cpu where PyPI's default torch wheel is a CUDA build
 ARGS   ?=
 
@@ -27,6 +29,7 @@ endif
 
 analyze: setup
 	$(BIN)/transformer-opt analyze $(MODEL) $(ARGS)
+	$(BIN)/transformer-opt analyze $(CORPUS_MODEL) --corpus builtin $(CORPUS_ARGS)
 
 test: setup
 	BIN=$(BIN) tools/test.sh

@@ -3,6 +3,7 @@
 Modules:
 
 - `transformer_opt.bench`: Latency percentiles, throughput, speedup, memory and accuracy per engine, batch size and sequence length, with the method written down next to every number; and the toolkit's one-call analysis.
+- `transformer_opt.cli`: `transformer-opt analyze MODEL` measures every engine (fixed shapes, or a real corpus); `transformer-opt run MODEL` encodes your own texts from a file.
 - `transformer_opt.engine`: Run the optimized model on your own texts: length-sorted batches under a token budget, padding per batch, pooling as sentence-transformers does it, results in input order, from Python or from files of any size.
 - `transformer_opt.optimize`: Turn an exported encoder into a fast one with ONNX Runtime's transformer fusions, FP16 for GPUs and INT8 for CPUs, and prove it still computes the same function."""
 

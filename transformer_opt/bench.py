@@ -17,7 +17,7 @@ import torch
 from fastcore.basics import patch
 from tqdm import tqdm
 import transformer_opt
-from .core import (InputError, builtin_corpus, max_positions, pool_outputs, check_shape, hidden_size, num_layers, random_inputs, check_int,
+from .core import (InputError, MissingDependencyError, builtin_corpus, max_positions, pool_outputs, check_shape, hidden_size, num_layers, random_inputs, check_int,
                                   check_out_dir, check_model_inputs, cpu_features, device_name, physical_cores,
                                   resolve_device,
                                   require_onnxruntime, tokenize)
@@ -436,7 +436,10 @@ CORPUS_ENGINES = ("sentence-transformers", "onnx-padded", "engine-fp32", "engine
 
 def _sentence_transformer(tk, dev, max_length):
     "sentence-transformers for the toolkit's model: its own folder when it is one, else built from the model."
-    from sentence_transformers import SentenceTransformer, models
+    try: from sentence_transformers import SentenceTransformer, models
+    except ImportError as e:
+        raise MissingDependencyError("The corpus benchmark compares with sentence-transformers: "
+                                     "`pip install 'transformer-opt[bench]'`.") from e
     folder = model_folder(tk.lm)
     if folder is not None and (folder/"modules.json").is_file(): st = SentenceTransformer(str(folder), device=dev)
     else:

@@ -1,4 +1,5 @@
-"""`transformer-opt analyze MODEL`: the full analysis from a shell, with the table printed and the results saved.
+"""`transformer-opt analyze MODEL` measures every engine (fixed shapes, or a real corpus); `transformer-opt run MODEL`
+encodes your own texts from a file.
 
 Docs: https://transformer-opt.github.io/transformer-opt/cli.html.md"""
 
@@ -11,10 +12,13 @@ from pathlib import Path
 import pandas as pd
 from .core import ToolkitError, InputError, ModelLoadError, check_int, check_out_dir
 from .export import TransformerOptimizationToolkit
-from .bench import DEFAULT_ENGINES, ENGINES
+from .bench import CORPUS_ENGINES, DEFAULT_ENGINES, ENGINES, corpus_benchmark
+from .core import builtin_corpus
+from .engine import OUTPUT_KINDS, read_texts, run_file
 
 # %% auto #0
-__all__ = ['build_parser', 'load_toolkit', 'format_table', 'check_args', 'print_report', 'main']
+__all__ = ['build_parser', 'load_toolkit', 'format_table', 'check_args', 'check_run_args', 'run_command', 'corpus_command',
+           'print_report', 'main']
 
 # %% ../nbs/08_cli.ipynb #cd3abcbe
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +47,31 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", default="transformer_opt_out/results", help="folder for results.json and results.csv")
     a.add_argument("--charts", default=None, help="also draw the charts into this folder")
     a.add_argument("--work-dir", default="transformer_opt_out", help="folder for exported and optimized models")
+    a.add_argument("--corpus", default=None, metavar="builtin|FILE", help="measure texts/s over a real corpus instead of "
+                   "fixed shapes: 'builtin' (standard-library docstrings) or a .txt/.jsonl file")
+    a.add_argument("--corpus-size", type=int, default=2000, help="texts drawn from the built-in corpus")
+    a.add_argument("--field", default=None, help="the text's key in a .jsonl corpus")
+    a.add_argument("--max-length", type=int, default=128, help="corpus mode: truncate texts to this many tokens")
+    _add_run_parser(sub)
     return p
+
+def _add_run_parser(sub):
+    r = sub.add_parser("run", help="encode (or classify) the texts of a file with the optimized model",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("model", help="hub id, local folder or architecture name")
+    r.add_argument("--input", required=True, help="a .txt file (one text per line) or .jsonl (see --field)")
+    r.add_argument("--field", default=None, help="the text's key in each JSON line")
+    r.add_argument("--output", required=True, help=f"where to write: {' or '.join(OUTPUT_KINDS)}")
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    r.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default="auto")
+    r.add_argument("--weights", choices=["auto", "real", "random"], default="real")
+    r.add_argument("--pooling", choices=["auto", "mean", "cls", "max"], default="auto")
+    r.add_argument("--max-length", type=int, default=None, help="truncate texts to this many tokens (default: the model's)")
+    r.add_argument("--max-batch-tokens", type=int, default=None, help="token budget per batch (default per device)")
+    r.add_argument("--max-batch-size", type=int, default=None, help="batch size cap (default per device)")
+    r.add_argument("--chunk-size", type=int, default=8192, help="lines read, encoded and written at a time")
+    r.add_argument("--skip-invalid", action="store_true", help="skip empty or non-string texts (reported) instead of stopping")
+    r.add_argument("--work-dir", default="transformer_opt_out", help="folder for exported and optimized models")
 
 # %% ../nbs/08_cli.ipynb #9682387e
 def load_toolkit(model:str, weights:str="auto", work_dir="transformer_opt_out") -> TransformerOptimizationToolkit:
@@ -68,6 +96,12 @@ def format_table(df:pd.DataFrame) -> str:
 # %% ../nbs/08_cli.ipynb #7b7c8cb0
 def check_args(args:argparse.Namespace):
     "Every option checked before the model is loaded, with the same `ToolkitError`s as the Python API."
+    if args.command == "run": return check_run_args(args)
+    if args.corpus is not None:
+        check_int("--corpus-size", args.corpus_size); check_int("--max-length", args.max_length, 2)
+        if args.corpus != "builtin" and not Path(args.corpus).is_file():
+            raise InputError(f"--corpus must be 'builtin' or an existing .txt/.jsonl file, got '{args.corpus}'.")
+        if args.engines: raise InputError(f"--engines names fixed-shape engines; a corpus run compares {list(CORPUS_ENGINES)}.")
     for b in args.batch_sizes: check_int("batch_size", b)
     for s in args.seq_lens: check_int("seq_len", s)
     if args.iters is not None: check_int("iters", args.iters)
@@ -77,6 +111,54 @@ def check_args(args:argparse.Namespace):
     check_out_dir(args.out, "results folder (--out)")
     check_out_dir(args.work_dir, "work folder (--work-dir)")
     if args.charts: check_out_dir(args.charts, "charts folder (--charts)")
+
+# %% ../nbs/08_cli.ipynb #24e2d62a
+def check_run_args(args:argparse.Namespace):
+    "`run`'s options, checked before the model is loaded: input readable, output type and folder, numbers."
+    inp, out = Path(args.input), Path(args.output)
+    if not inp.is_file(): raise InputError(f"--input '{inp}' does not exist or is not a file.")
+    if inp.suffix.lower() in (".jsonl", ".ndjson") and not args.field:
+        raise InputError(f"--input '{inp}' holds JSON lines: pass --field naming the text's key.")
+    if out.suffix.lower() not in OUTPUT_KINDS:
+        raise InputError(f"--output must end in {' or '.join(OUTPUT_KINDS)}, got '{out.name}'.")
+    check_out_dir(out.parent if str(out.parent) else ".", "output folder (--output)")
+    check_out_dir(args.work_dir, "work folder (--work-dir)")
+    for name in ("max_length", "max_batch_tokens", "max_batch_size", "chunk_size"):
+        if getattr(args, name) is not None: check_int("--" + name.replace("_", "-"), getattr(args, name))
+
+# %% ../nbs/08_cli.ipynb #09f1180a
+def run_command(args:argparse.Namespace) -> int:
+    "`transformer-opt run`: encode a file's texts, streaming, and say how fast."
+    tk = load_toolkit(args.model, args.weights, args.work_dir)
+    kw = {k: getattr(args, k) for k in ("max_batch_tokens", "max_batch_size") if getattr(args, k) is not None}
+    eng = tk.engine(args.precision, device=args.device, pooling=args.pooling, max_length=args.max_length, **kw)
+    print(f"{eng}", file=sys.stderr)
+    rep = run_file(eng, args.input, args.output, field=args.field, skip_invalid=args.skip_invalid,
+                   chunk_size=args.chunk_size, progress=sys.stderr.isatty())
+    if rep.skipped: print(f"skipped {len(rep.skipped)} invalid line(s): {rep.skipped[:20]}" + (" ..." if len(rep.skipped) > 20 else ""))
+    if rep.truncated: print(f"truncated {rep.truncated} text(s) longer than {eng.max_length} tokens")
+    print(f"wrote {args.output}: {rep.texts} texts in {rep.seconds:.2f} s, {rep.texts_per_s:.1f} texts/s, "
+          f"{rep.tokens_per_s:.0f} real tokens/s")
+    return 0
+
+# %% ../nbs/08_cli.ipynb #022b4784
+def corpus_command(args:argparse.Namespace) -> int:
+    "`transformer-opt analyze MODEL --corpus ...`: every corpus engine over a whole corpus, in one run."
+    tk = load_toolkit(args.model, "random" if args.random_weights else args.weights, args.work_dir)
+    texts = builtin_corpus(args.corpus_size) if args.corpus == "builtin" else [t for _, t in read_texts(args.corpus, args.field)]
+    res = corpus_benchmark(tk, texts, device=args.device, max_length=args.max_length, out_dir=args.out)
+    m = res.meta
+    print(f"\n{m['model']} | weights: {m['weights']} | {m['device_name']} | {m['texts']} texts, truncated at "
+          f"{m['max_length']} tokens: mean {m['lengths']['mean']:.1f} tokens, {m['lengths']['padding_at_max_length']:.0%} "
+          f"padding if padded to {m['max_length']}")
+    print(f"method: {m['method']}\n")
+    df = res.to_frame()
+    print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\nsaved: {Path(args.out)/'corpus.json'}  {Path(args.out)/'corpus.csv'}")
+    if args.charts:
+        from transformer_opt.viz import plot_corpus
+        print("charts:", plot_corpus(res, args.charts))
+    return 0
 
 # %% ../nbs/08_cli.ipynb #ae26134c
 def print_report(tk:TransformerOptimizationToolkit, df:pd.DataFrame):
@@ -109,6 +191,8 @@ def main(argv=None) -> int:
     started = time.time()
     try:
         check_args(args)
+        if args.command == "run": return run_command(args)
+        if args.corpus is not None: return corpus_command(args)
         tk = load_toolkit(args.model, "random" if args.random_weights else args.weights, args.work_dir)
         kw = {k: v for k, v in dict(iters=args.iters, warmup=args.warmup, max_seconds=args.max_seconds).items() if v is not None}
         df = tk.run_full_analysis(None if args.random_ids else args.text, batch_sizes=args.batch_sizes,
@@ -118,7 +202,8 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(_interrupted(args.out, started), file=sys.stderr)
+        print(_interrupted(args.out, started) if args.command == "analyze" else
+              f"interrupted: nothing was written to {args.output} (it is written only when complete)", file=sys.stderr)
         return 130
     print_report(tk, df)
     if args.charts:

@@ -287,9 +287,9 @@ def engine(self:TransformerOptimizationToolkit,
     check_choice("precision", precision, ("auto", "fp32", "fp16", "int8"))
     dev = resolve_device(device)
     folder_pooling, st_max = read_pooling(model_folder(self.lm)) if model_folder(self.lm) else (None, None)
-    if isinstance(pooling, str) and pooling != "auto": pooling = Pooling(pooling)
-    elif pooling == "auto": pooling = folder_pooling or Pooling("mean")
-    elif not isinstance(pooling, Pooling): raise InputError(f"pooling must be 'auto', a mode {POOLING_MODES} or a Pooling, got {pooling!r}.")
+    if isinstance(pooling, str): pooling = (folder_pooling or Pooling("mean")) if pooling == "auto" else Pooling(pooling)
+    elif hasattr(pooling, "mode") and hasattr(pooling, "normalize"): pooling = Pooling(pooling.mode, bool(pooling.normalize))
+    else: raise InputError(f"pooling must be 'auto', a mode {POOLING_MODES} or a Pooling, got {pooling!r}.")
     if max_length is None: max_length = min(st_max or max_positions(self.config), max_positions(self.config))
     fuse = True
     if precision == "auto": precision, fuse, _ = choose_recipe(dev)

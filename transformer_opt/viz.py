@@ -14,8 +14,8 @@ from .bench import BenchResult, ENGINES
 from .export import atomic_path
 
 # %% auto #0
-__all__ = ['ENGINE_COLORS', 'CHARTS', 'committed_results', 'plot_speedup', 'plot_throughput', 'plot_latency', 'plot_memory',
-           'plot_tradeoff', 'plot_all']
+__all__ = ['ENGINE_COLORS', 'CHARTS', 'CORPUS_COLORS', 'committed_results', 'plot_speedup', 'plot_throughput', 'plot_latency',
+           'plot_memory', 'plot_tradeoff', 'plot_all', 'plot_corpus']
 
 # %% ../nbs/07_viz.ipynb #e1f549b8
 def committed_results(root=".") -> Path:
@@ -155,3 +155,31 @@ def plot_all(res, out_dir="images", seq_len=None) -> list[Path]:
     for name, f in CHARTS.items():
         plt.close(f(res, out/name, seq_len)); paths.append(out/name)
     return paths
+
+# %% ../nbs/07_viz.ipynb #507df964
+CORPUS_COLORS = {"sentence-transformers": "#555555", "onnx-padded": "#9ecae1", "engine-fp32": "#3182bd", "engine": "#31a354"}
+
+def plot_corpus(res:BenchResult, path=None):
+    "Token-length histogram of the corpus beside each engine's real tokens/s (speedup and worst cosine on the bars)."
+    if not isinstance(res, BenchResult): res = BenchResult.load(res)
+    m, df = res.meta, pd.DataFrame(res.rows)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw=dict(width_ratios=[1, 1.3]))
+    h = m["lengths"]
+    a.bar(h["edges"][:-1], h["counts"], width=np.diff(h["edges"]), align="edge", color="#9ecae1", edgecolor="white")
+    a.axvline(h["mean"], color="black", lw=1, ls="--")
+    a.text(h["mean"], max(h["counts"]) * 0.95, f" mean {h['mean']:.0f} tokens", fontsize=9)
+    a.set_xlabel(f"tokens per text (truncated at {m['max_length']})"); a.set_ylabel("texts")
+    a.set_title(f"{m['texts']} texts: {h['padding_at_max_length']:.0%} padding if padded to {m['max_length']}", fontsize=11, loc="left")
+    colors = [CORPUS_COLORS.get(e, "#888888") for e in df.engine]
+    bars = b.barh(df.engine[::-1], df.real_tokens_per_s[::-1], color=colors[::-1])
+    labels = [f"{r.real_tokens_per_s:,.0f} tok/s" + (f"  {r.speedup_vs_st:.2f}x ST" if pd.notna(r.speedup_vs_st) else "")
+              + (f"  cos>={r.cosine_min:.3f}" if pd.notna(r.cosine_min) else "") for r in df.itertuples()][::-1]
+    b.bar_label(bars, labels=labels, fontsize=8, padding=3)
+    b.set_xlim(0, df.real_tokens_per_s.max() * 1.6)
+    b.set_xlabel("real tokens / s (padding not counted; higher is better)")
+    b.set_title("Effective throughput on the corpus", fontsize=11, loc="left")
+    fig.suptitle(f"{m['device_name']} | {m['model']} | weights: {m['weights']}", fontsize=9, x=0.01, ha="left", color="#444444")
+    fig.tight_layout()
+    if path is not None:
+        with atomic_path(Path(path)) as t: fig.savefig(t, dpi=120, format="png")
+    return fig
