@@ -157,7 +157,9 @@ def corpus_command(args:argparse.Namespace) -> int:
     print(f"\nsaved: {Path(args.out)/'corpus.json'}  {Path(args.out)/'corpus.csv'}")
     if args.charts:
         from transformer_opt.viz import plot_corpus
-        print("charts:", plot_corpus(res, args.charts))
+        path = Path(args.charts)/"chart_corpus.png"
+        plot_corpus(res, path)
+        print("chart:", path)
     return 0
 
 # %% ../nbs/08_cli.ipynb #ae26134c
