@@ -7,7 +7,7 @@ Docs: https://transformer-opt.github.io/transformer-opt/bench.html.md"""
 
 # %% ../nbs/06_bench.ipynb #2da81268
 from __future__ import annotations
-import copy, datetime, json, os, platform, subprocess, sys, time, warnings
+import contextlib, copy, datetime, json, os, platform, subprocess, sys, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -23,14 +23,14 @@ from .core import (InputError, MissingDependencyError, builtin_corpus, max_posit
                                   require_onnxruntime, tokenize)
 from .export import TransformerOptimizationToolkit, atomic_path, read_metadata
 from .optimize import choose_recipe, compare_outputs, weight_bytes
-from .session import ProviderUnavailableError, Runner
+from .session import ProviderUnavailableError, Runner, create_session
 from .engine import Pooling, check_texts, model_folder, read_pooling
 
 # %% auto #0
-__all__ = ['PEAK_TFLOPS', 'ENGINES', 'BASELINE', 'DEFAULT_ENGINES', 'ROW_KEYS', 'TABLE_COLS', 'CORPUS_COLS', 'CORPUS_ENGINES',
-           'latency_stats', 'throughput', 'encoder_flops', 'peak_tflops', 'check_engines', 'Engine', 'variant_for',
-           'make_engine', 'time_engine', 'memory_probe', 'measure_memory', 'versions', 'BenchResult', 'recipe_engine',
-           'benchmark', 'corpus_benchmark']
+__all__ = ['PEAK_TFLOPS', 'ENGINE_SPECS', 'ENGINES', 'BASELINE', 'DEFAULT_ENGINES', 'ROW_KEYS', 'TABLE_COLS', 'CORPUS_COLS',
+           'CORPUS_ENGINES', 'latency_stats', 'throughput', 'encoder_flops', 'peak_tflops', 'EngineSpec',
+           'check_engines', 'Engine', 'variant_for', 'make_engine', 'time_engine', 'gpu_process_mb', 'memory_probe',
+           'measure_memory', 'versions', 'BenchResult', 'recipe_engine', 'benchmark', 'corpus_benchmark']
 
 # %% ../nbs/06_bench.ipynb #0f7d7986
 def latency_stats(ms) -> dict:
@@ -67,10 +67,28 @@ def peak_tflops(device_name:str, precision:str) -> float | None:
     return None
 
 # %% ../nbs/06_bench.ipynb #3918c6d4
-ENGINES = {
-    "pytorch-fp32": ("cpu", "cuda"), "pytorch-fp16": ("cuda",), "torch-compile-fp16": ("cuda",),
-    "ort-fp32": ("cpu", "cuda"), "ort-fp32-fused": ("cpu", "cuda"), "ort-fp16-plain": ("cuda",),
-    "ort-fp16-fused": ("cuda",), "ort-fp16-fused-cudagraph": ("cuda",), "ort-int8": ("cpu",)}
+@dataclass(frozen=True)
+class EngineSpec:
+    "What an engine is: one row of the table below."
+    framework: str                   # 'torch' or 'ort'
+    precision: str                   # 'fp32', 'fp16' or 'int8'
+    fused: bool = False              # ORT: the transformer fusions applied
+    mode: str = "eager"              # torch: 'eager', 'reduce-overhead' or 'max-autotune' (torch.compile); ort: 'auto' or 'cudagraph'
+    devices: tuple = ("cpu", "cuda")
+
+ENGINE_SPECS = {
+    "pytorch-fp32": EngineSpec("torch", "fp32"),
+    "pytorch-fp16": EngineSpec("torch", "fp16", devices=("cuda",)),
+    "torch-compile-fp16": EngineSpec("torch", "fp16", mode="reduce-overhead", devices=("cuda",)),
+    "torch-compile-max-autotune-fp16": EngineSpec("torch", "fp16", mode="max-autotune", devices=("cuda",)),
+    "ort-fp32": EngineSpec("ort", "fp32", mode="auto"),
+    "ort-fp32-fused": EngineSpec("ort", "fp32", True, "auto"),
+    "ort-fp16-plain": EngineSpec("ort", "fp16", False, "auto", ("cuda",)),
+    "ort-fp16-fused": EngineSpec("ort", "fp16", True, "auto", ("cuda",)),
+    "ort-fp16-fused-cudagraph": EngineSpec("ort", "fp16", True, "cudagraph", ("cuda",)),
+    "ort-int8": EngineSpec("ort", "int8", True, "auto", ("cpu",)),
+}
+ENGINES = {k: v.devices for k, v in ENGINE_SPECS.items()}  # name -> devices it runs on
 BASELINE = "pytorch-fp32"
 DEFAULT_ENGINES = {"cpu": ["pytorch-fp32", "ort-fp32", "ort-fp32-fused", "ort-int8"],
                    "cuda": ["pytorch-fp32", "pytorch-fp16", "ort-fp32-fused", "ort-fp16-plain", "ort-fp16-fused",
@@ -103,17 +121,27 @@ def _sync(device):
 def _to_numpy(y):
     return y.float().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y, dtype=np.float32)
 
-def _torch_engine(name, model, device, precision, compile_=False, attn="sdpa", copy_model=True):
+def _torch_engine(name, model, device, precision, compile_=None, attn="sdpa", copy_model=True):
+    "A PyTorch engine; `compile_`: None (eager), 'reduce-overhead' or 'max-autotune' (full graph, frozen weights)."
     m = copy.deepcopy(model) if copy_model else model  # the toolkit's model keeps the eager attention that ORT fuses
     if attn and hasattr(m, "set_attn_implementation"): m.set_attn_implementation(attn)
     m = (m.half() if precision == "fp16" else m).to(device).eval()
-    fn = torch.compile(m, mode="reduce-overhead", dynamic=False) if compile_ else m
+    if compile_ == "max-autotune":
+        fn = torch.compile(m, mode="max-autotune", fullgraph=True, dynamic=False)
+    else: fn = torch.compile(m, mode="reduce-overhead", dynamic=False) if compile_ else m
+    info = dict(framework=f"torch {torch.__version__}", compiled=compile_ or False,
+                attn_implementation=m.config._attn_implementation)
     @torch.inference_mode()
-    def run(x): return fn(**x)[0]
+    def run(x):
+        if compile_ and "compile_s" not in info:  # the first call compiles: timed apart, reported beside the latency
+            t0 = time.perf_counter()
+            with (torch._inductor.config.patch(freezing=True) if compile_ == "max-autotune" else contextlib.nullcontext()):
+                y = fn(**x)[0]
+            _sync(device); info["compile_s"] = time.perf_counter() - t0
+            return y
+        return fn(**x)[0]
     nbytes = sum(p.numel() * p.element_size() for p in m.parameters())
-    return Engine(name, device, precision, run, lambda x: {k: v.to(device) for k, v in x.items()}, nbytes,
-                  dict(framework=f"torch {torch.__version__}", compiled=compile_,
-                       attn_implementation=m.config._attn_implementation))
+    return Engine(name, device, precision, run, lambda x: {k: v.to(device) for k, v in x.items()}, nbytes, info)
 
 def _ort_engine(name, path, device, precision, mode, threads=None):
     # inputs are checked once per shape in `prep`, not in every timed call; CPU nodes are recorded, not fatal
@@ -130,18 +158,17 @@ def _ort_engine(name, path, device, precision, mode, threads=None):
 # %% ../nbs/06_bench.ipynb #42adad6b
 def variant_for(engine:str) -> tuple[str, bool] | None:
     "The (precision, fuse) file an ONNX Runtime engine runs, or None for PyTorch engines."
-    return {"ort-fp32": ("fp32", False), "ort-fp32-fused": ("fp32", True), "ort-fp16-plain": ("fp16", False),
-            "ort-fp16-fused": ("fp16", True), "ort-fp16-fused-cudagraph": ("fp16", True),
-            "ort-int8": ("int8", True)}.get(engine)
+    s = ENGINE_SPECS.get(engine)
+    return (s.precision, s.fused) if s is not None and s.framework == "ort" else None
 
 def make_engine(name:str, device:str, model=None, path=None, threads:int|None=None, copy_model:bool=True) -> Engine:
     "Build engine `name` on `device` from a PyTorch `model` (PyTorch engines) or an ONNX `path` (ORT engines)."
-    if name.startswith(("pytorch", "torch-compile")):
-        return _torch_engine(name, model, device, "fp16" if "fp16" in name else "fp32",
-                             compile_=name.startswith("torch-compile"), copy_model=copy_model)
-    precision, _ = variant_for(name)
-    mode = "cudagraph" if name.endswith("cudagraph") else "iobinding" if device == "cuda" else "plain"
-    return _ort_engine(name, path, device, precision, mode, threads)
+    s = ENGINE_SPECS[name]
+    if s.framework == "torch":
+        return _torch_engine(name, model, device, s.precision, compile_=s.mode if s.mode != "eager" else None,
+                             copy_model=copy_model)
+    mode = s.mode if s.mode == "cudagraph" else "iobinding" if device == "cuda" else "plain"
+    return _ort_engine(name, path, device, s.precision, mode, threads)
 
 # %% ../nbs/06_bench.ipynb #867bd646
 def time_engine(engine:Engine, x, warmup:int=10, iters:int=100, max_seconds:float|None=None, min_iters:int=3) -> list:
@@ -157,20 +184,52 @@ def time_engine(engine:Engine, x, warmup:int=10, iters:int=100, max_seconds:floa
     return ms
 
 # %% ../nbs/06_bench.ipynb #6f6ba308
-def _gpu_used_mb():
+def gpu_process_mb(pid:int|None=None) -> tuple[float, str]:
+    "GPU memory held by process `pid` (default: this one) from NVML, or the whole card's used memory when NVML cannot see it."
+    pid = os.getpid() if pid is None else pid
     try:
+        import pynvml
+        pynvml.nvmlInit()
+        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        for p in pynvml.nvmlDeviceGetComputeRunningProcesses(h):
+            if p.pid == pid and p.usedGpuMemory is not None: return p.usedGpuMemory / 2**20, "nvml-process"
+        return pynvml.nvmlDeviceGetMemoryInfo(h).used / 2**20, "nvml-device"
+    except Exception:  # no nvidia-ml-py, or no NVML: the card as nvidia-smi sees it
         out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
                              capture_output=True, text=True, timeout=20).stdout
-        return float(out.strip().splitlines()[0])
-    except Exception:
-        free, total = torch.cuda.mem_get_info()
-        return (total - free) / 2**20
+        return float(out.strip().splitlines()[0]), "nvidia-smi-device"
+
+def _ort_only_run(spec:dict):
+    "Run an ORT engine on CUDA three times with ORT's own OrtValues (no PyTorch CUDA context); return its session."
+    ort = require_onnxruntime()
+    s, b, n = ENGINE_SPECS[spec["engine"]], spec["batch_size"], spec["seq_len"]
+    sess = create_session(spec["path"], "cuda", cuda_graph=s.mode == "cudagraph", cpu_nodes="warn")
+    ids = np.random.default_rng(0).integers(5, spec["vocab_size"], (b, n))
+    feed = {k: (ids if k == "input_ids" else np.ones_like(ids) if k == "attention_mask" else np.zeros_like(ids)).astype(np.int64)
+            for k in spec["input_names"]}
+    bind, keep = sess.io_binding(), []
+    for k, a in feed.items():
+        keep.append(ort.OrtValue.ortvalue_from_numpy(a, "cuda", 0)); bind.bind_ortvalue_input(k, keep[-1])
+    o = sess.get_outputs()[0]
+    shape = [b if i == 0 else n if i == 1 else d for i, d in enumerate(o.shape)]
+    keep.append(ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float16 if "16" in o.type else np.float32, "cuda", 0))
+    bind.bind_ortvalue_output(o.name, keep[-1])
+    for _ in range(3): sess.run_with_iobinding(bind)
+    return sess, keep
 
 def memory_probe(spec:dict) -> dict:
     "Build one engine as `spec` says, warm it up, and measure memory. Runs in a fresh process (see `measure_memory`)."
     proc, dev = psutil.Process(), spec["device"]
-    rss0, gpu0 = proc.memory_info().rss, _gpu_used_mb() if dev == "cuda" else None
-    model = None
+    rss0 = proc.memory_info().rss
+    gpu0, how0 = gpu_process_mb() if dev == "cuda" else (None, None)
+    model, res = None, {}
+    if dev == "cuda" and variant_for(spec["engine"]) is not None:
+        keep = _ort_only_run(spec)
+        gpu1, how = gpu_process_mb()
+        res.update(gpu_mem_mb=gpu1 - (0 if how == "nvml-process" else gpu0), gpu_mem_method=how, torch_cuda=False)
+        res["gpu_other_mb"] = res["gpu_mem_mb"] - weight_bytes(spec["path"])["total"] / 2**20
+        del keep
+        return dict(host_mem_mb=(proc.memory_info().rss - rss0) / 2**20, **res)
     if variant_for(spec["engine"]) is None:
         from transformer_opt.core import load_model
         model = load_model(spec["model"], pretrained=spec["pretrained"], task=spec["task"], seed=spec["seed"],
@@ -185,7 +244,9 @@ def memory_probe(spec:dict) -> dict:
     _sync(dev)
     res = dict(host_mem_mb=(proc.memory_info().rss - rss0) / 2**20)
     if dev == "cuda":
-        res["gpu_mem_mb"] = _gpu_used_mb() - gpu0
+        gpu1, how = gpu_process_mb()
+        res.update(gpu_mem_mb=gpu1 - (0 if how == "nvml-process" else gpu0), gpu_mem_method=how,
+                   gpu_other_mb=gpu1 - (0 if how == "nvml-process" else gpu0) - e.weight_bytes / 2**20)
         if model is not None: res["torch_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return res
 

@@ -22,9 +22,9 @@ from .export import (TransformerOptimizationToolkit, atomic_path, load_onnx, mat
                                     read_metadata, write_metadata)
 
 # %% auto #0
-__all__ = ['FUSION_MODEL_TYPES', 'FUSED_OPS', 'GATES', 'GATE_SENTENCES', 'GATE_TEXTS', 'FusionWarning', 'FusionReport',
-           'apply_fusions', 'to_fp16', 'ffn_output_matmuls', 'quantize_int8', 'weight_bytes', 'AccuracyGateError',
-           'GateResult', 'compare_outputs', 'gate', 'check_accuracy', 'choose_recipe']
+__all__ = ['FUSION_MODEL_TYPES', 'FUSED_OPS', 'MASK_FORMATS', 'GATES', 'GATE_SENTENCES', 'GATE_TEXTS', 'FusionWarning',
+           'FusionReport', 'apply_fusions', 'to_fp16', 'ffn_output_matmuls', 'quantize_int8', 'weight_bytes',
+           'AccuracyGateError', 'GateResult', 'compare_outputs', 'gate', 'check_accuracy', 'choose_recipe']
 
 # %% ../nbs/02_optimize.ipynb #259ee1af
 FUSION_MODEL_TYPES = {"bert": "bert", "distilbert": "bert", "roberta": "bert", "xlm-roberta": "bert",
@@ -51,6 +51,8 @@ class FusionReport:
         return f"fused: {c or 'nothing'} ({'complete' if self.attention_complete else 'INCOMPLETE: ' + self.reason})"
 
 # %% ../nbs/02_optimize.ipynb #2ff15526
+MASK_FORMATS = {"mask_index_end": "MaskIndexEnd", "raw_mask": "AttentionMask"}  # ours -> ORT's AttentionMaskFormat
+
 def _miss_reason(meta:dict) -> str:
     if meta.get("attn_implementation", "eager") not in ("eager", "unknown"):
         return (f"the model was exported with attn_implementation='{meta['attn_implementation']}'; ONNX Runtime only "
@@ -63,6 +65,7 @@ def apply_fusions(onnx_path, # the FP32 export
          out_path, # where to write the fused FP32 model
          config, # the model's transformers configuration (heads, hidden size, model type)
          use_gpu:bool=False, # let the optimizer pick GPU-friendly fusions
+         attention_mask_format:str|None=None, # the fused Attention's mask: 'mask_index_end' (1-D), 'raw_mask' (2-D), or ORT's default
         ) -> FusionReport:
     "Apply ONNX Runtime's transformer fusions; warn with the reason when Attention is not fused in every layer."
     require_onnxruntime()
@@ -79,11 +82,16 @@ def apply_fusions(onnx_path, # the FP32 export
     # Without a GPU build, use_gpu=True makes the optimizer log an ERROR and skip its ONNX Runtime pass; skipping that
     # pass ourselves (opt_level=0) gives the same file, quietly.
     gpu = use_gpu and cuda_available()
+    from onnxruntime.transformers.fusion_options import AttentionMaskFormat, FusionOptions
+    opts = FusionOptions(ort_type)
+    if attention_mask_format is not None:  # on Hopper the format decides the kernel (see tools/attention_sweep.py)
+        check_choice("attention_mask_format", attention_mask_format, tuple(MASK_FORMATS))
+        opts.attention_mask_format = getattr(AttentionMaskFormat, MASK_FORMATS[attention_mask_format])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="onnxruntime")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         opt = optimize_model(str(onnx_path), model_type=ort_type, num_heads=num_heads(config), hidden_size=hidden_size(config),
-                             use_gpu=gpu, opt_level=None if gpu or not use_gpu else 0)
+                             use_gpu=gpu, opt_level=None if gpu or not use_gpu else 0, optimization_options=opts)
     stats = opt.get_fused_operator_statistics()
     counts = {k: int(stats.get(k, 0)) for k in FUSED_OPS}
     rep = FusionReport(counts, layers, ort_type)
@@ -91,7 +99,8 @@ def apply_fusions(onnx_path, # the FP32 export
         rep.reason = _miss_reason(meta)
         warnings.warn(f"Attention fused in {counts['Attention'] + counts['MultiHeadAttention']} of {layers} layers: "
                       f"{rep.reason}. Measured on an H200, FP16 ran 3x slower at batch 1 without it.", FusionWarning)
-    write_metadata(opt.model, {**meta, "fused": "true", "fusion": json.dumps(counts)})
+    write_metadata(opt.model, {**meta, "fused": "true", "fusion": json.dumps(counts),
+                               "attention_mask_format": attention_mask_format or "default"})
     with atomic_path(out_path) as t: opt.save_model_to_file(str(t))
     return rep
 

@@ -229,16 +229,18 @@ class Runner:
                  device:str="auto", # 'auto', 'cpu' or 'cuda'
                  mode:str="plain", # 'plain', 'iobinding' or 'cudagraph' (CUDA only)
                  max_shapes:int=4, # shapes kept (IO buffers, or captured graphs) in the LRU cache
+                 max_graphs:int=64, # cudagraph: graphs captured in one session before it is rebuilt
                  check_inputs:bool=True, # refuse ids outside the vocabulary and mismatched shapes before each run
                  **session_kw, # passed to `create_session` (threads, arena, allow_fallback, ...)
                 ):
         check_choice("mode", mode, MODES)
-        check_int("max_shapes", max_shapes)
+        check_int("max_shapes", max_shapes); check_int("max_graphs", max_graphs, max_shapes)
         self.path, self.mode, self.session_kw, self.check_inputs = Path(path), mode, session_kw, check_inputs
+        self.max_graphs, self.graphs = max_graphs, 0
         self.device = resolve_device(device)
         if mode == "cudagraph" and self.device != "cuda":
             raise ProviderUnavailableError("CUDA graphs need the CUDA provider: use mode='plain' or 'iobinding' on a CPU.")
-        self.session = None if mode == "cudagraph" else create_session(path, self.device, **session_kw)
+        self.session = create_session(path, self.device, cuda_graph=mode == "cudagraph", **session_kw)
         self.shapes, self.copies = ShapeCache(self._make_slot, maxsize=max_shapes), 0
         m = load_onnx(path, load_external_data=False)  # names and types, without a second session's memory
         g, self.limits = m.graph, vocab_limits(m)
@@ -249,10 +251,9 @@ class Runner:
         self._out_dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
 
     @property
-    def info(self) -> SessionInfo | None:
-        "The session's `SessionInfo` (for CUDA graphs: that of the first captured shape; None before the first call)."
-        if self.session is not None: return self.session.info
-        return next(iter(self.shapes.d.values()))["session"].info if len(self.shapes) else None
+    def info(self) -> SessionInfo:
+        "The session's `SessionInfo`: the providers it runs on, down to the node."
+        return self.session.info
 
     def _out_shape(self, b, s):
         return tuple(b if d == "batch" else s if d == "sequence" else d if isinstance(d, int) else
@@ -262,7 +263,15 @@ class Runner:
         "Per-shape state: bound input/output buffers (and for CUDA graphs, the session that captured them)."
         b, s = shape
         tdev = torch.device("cuda" if self.device == "cuda" else "cpu")
-        sess = self.session or create_session(self.path, "cuda", cuda_graph=True, **self.session_kw)
+        run_options = None
+        if self.mode == "cudagraph":
+            if self.graphs >= self.max_graphs:  # graphs of evicted shapes can never run again: free them all
+                self.shapes.d.clear(); self.graphs = 0
+                self.session = create_session(self.path, "cuda", cuda_graph=True, **self.session_kw)
+            run_options = require_onnxruntime().RunOptions()
+            run_options.add_run_config_entry("gpu_graph_id", str(self.graphs))
+            self.graphs += 1
+        sess = self.session
         ins = {n: torch.zeros((b, s), dtype=torch.int64, device=tdev) for n in self.input_names}
         out = torch.empty(self._out_shape(b, s), dtype=self.output_dtype, device=tdev)
         bind = sess.io_binding()
@@ -271,7 +280,7 @@ class Runner:
             bind.bind_input(n, dt, did, np.int64, tuple(t.shape), t.data_ptr())
         bind.bind_output(self.output_name, dt, did, out.numpy().dtype if tdev.type == "cpu" else
                          (np.float16 if self.output_dtype == torch.float16 else np.float32), tuple(out.shape), out.data_ptr())
-        return dict(session=sess, inputs=ins, output=out, binding=bind)
+        return dict(session=sess, inputs=ins, output=out, binding=bind, run_options=run_options)
 
     def __call__(self, inputs:dict):
         "Run one batch. plain: NumPy out; iobinding/cudagraph: a torch tensor on the device (reused buffer: copy to keep)."
@@ -292,7 +301,7 @@ class Runner:
             for n in self.input_names: bound[n].copy_(torch.as_tensor(inputs[n]), non_blocking=True)
             if self.device == "cuda": torch.cuda.current_stream().synchronize()  # ORT runs on its own stream
             self.copies += 1
-        slot["session"].run_with_iobinding(slot["binding"])
+        slot["session"].run_with_iobinding(slot["binding"], slot["run_options"])
         return slot["output"]
 
     def buffers(self, batch_size:int, seq_len:int) -> dict:

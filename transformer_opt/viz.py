@@ -27,6 +27,7 @@ def committed_results(root=".") -> Path:
 
 # %% ../nbs/07_viz.ipynb #5cda5b3f
 ENGINE_COLORS = {"pytorch-fp32": "#555555", "pytorch-fp16": "#999999", "torch-compile-fp16": "#bcbd22",
+                 "torch-compile-max-autotune-fp16": "#8c6d31",
                  "ort-fp32": "#9ecae1", "ort-fp32-fused": "#3182bd", "ort-fp16-plain": "#fdae6b",
                  "ort-fp16-fused": "#e6550d", "ort-fp16-fused-cudagraph": "#a50f15", "ort-int8": "#31a354"}
 assert set(ENGINE_COLORS) == set(ENGINES)
