@@ -231,6 +231,11 @@ class TransformerOptimizationToolkit:
         self.lm = load_model(model_name, pretrained=pretrained, task=task, attn_implementation=attn_implementation, seed=seed)
         self.model_name, self.work_dir = model_name, Path(work_dir)/self.lm.slug
         self._fingerprint = None
+        # set by the stages that later notebooks add (`optimize`, `run_full_analysis`):
+        self.gates = {}             # file name -> GateResult of every variant gated so far
+        self.fusion = None          # FusionReport of the last fusion run
+        self.results = None         # BenchResult of the last analysis
+        self.results_paths = None   # where that analysis saved its JSON and CSV
 
     model = property(lambda self: self.lm.model, doc="The PyTorch module (eval mode).")
     tokenizer = property(lambda self: self.lm.tokenizer, doc="Its tokenizer, or None when none is available offline.")

@@ -353,7 +353,7 @@ def optimize(self:TransformerOptimizationToolkit,
     if check:
         x = None if self.lm.weights == "real" and self.tokenizer is not None else _gate_inputs(self.lm)
         g = check_accuracy(out, self.lm, precision, thresholds=thresholds, inputs=x)
-        self.gates = {**getattr(self, "gates", {}), out.name: g}
+        self.gates[out.name] = g
         if not g.passed:
             failed = out.with_name(out.stem + ".failed.onnx"); os.replace(out, failed)
             raise AccuracyGateError(f"{out.name} failed its accuracy gate against PyTorch FP32 ({g}); it was moved to "
