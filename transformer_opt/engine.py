@@ -220,6 +220,7 @@ def _run_batch(self:InferenceEngine, rows:list, L:int) -> tuple[np.ndarray, int]
     else:
         buf = self.runner.buffers(b, L)
         for k in buf: buf[k].copy_(torch.from_numpy(x[k]))
+        torch.cuda.current_stream().synchronize()  # ONNX Runtime reads the buffers on a stream of its own
         out = self.runner(buf).float().cpu().numpy()
     out = out[:n]
     if out.ndim == 3: out = pool_outputs(out, mask[:n], self.pooling.mode, self.pooling.normalize)
