@@ -6,12 +6,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
 BIN=${BIN:-.venv/bin}; [ -x "$BIN/nbdev-test" ] || BIN=$(dirname "$(command -v nbdev-test)")
+# the notebooks export and optimize real models into temporary folders (GBs per run): keep them in one place, removed after
+export TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/transformer-opt-tests.XXXXXX"); trap 'rm -rf "$TMPDIR"' EXIT
 total=$(ls nbs/[0-9a-z]*.ipynb | wc -l)
-log=$(mktemp)
+log=$(mktemp -p /tmp)
 "$BIN/nbdev-test" --timing ${FLAGS:+--flags "$FLAGS"} "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 failed=$(awk '/Tests Failed On The Following Notebooks/{f=1; next} f && /\.ipynb/{n++} END{print n+0}' "$log")
 [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=$total   # nbdev-test itself broke
-rm -f "$log"
+rm -f "$log"  # TMPDIR goes with the trap
 echo "$((total - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

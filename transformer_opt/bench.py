@@ -317,7 +317,7 @@ def _shapes(batch_sizes, seq_lens, config):
 def _inputs_for(tk, text, b, s):
     if text is not None and tk.tokenizer is not None:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # truncation was reported once, before the run
+            warnings.filterwarnings("ignore", message="Text of .* truncated")  # reported once, before the run
             return tokenize(tk.tokenizer, text, seq_len=s, batch_size=b, config=tk.config)
     return random_inputs(tk.config, b, s)
 

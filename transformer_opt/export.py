@@ -148,7 +148,10 @@ def export_to_onnx(model:torch.nn.Module, # the PyTorch encoder (eval mode)
     with atomic_path(path) as tmp:
         try:
             with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
+                # expected while tracing with the TorchScript exporter, which is chosen on purpose (ORT fuses its graph):
+                warnings.filterwarnings("ignore", category=DeprecationWarning)  # "legacy TorchScript-based ONNX export"
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # Python booleans in HF model code
+                warnings.filterwarnings("ignore", message="Exporting aten::index operator")  # exported as Gather/Slice
                 if dynamo:
                     d = {n: {0: torch.export.Dim("batch", min=1, max=4096), 1: torch.export.Dim("sequence", min=2, max=8192)}
                          for n in names}
