@@ -217,19 +217,22 @@ def _ort_only_run(spec:dict):
     for _ in range(3): sess.run_with_iobinding(bind)
     return sess, keep
 
+def _gpu_split(gpu0:float, weights:int) -> dict:
+    "This process's GPU memory (NVML per process, else the card's growth since `gpu0`), and what is not `weights` bytes."
+    gpu1, how = gpu_process_mb()
+    used = gpu1 - (0 if how == "nvml-process" else gpu0)
+    return dict(gpu_mem_mb=used, gpu_mem_method=how, gpu_other_mb=used - weights / 2**20)
+
 def memory_probe(spec:dict) -> dict:
     "Build one engine as `spec` says, warm it up, and measure memory. Runs in a fresh process (see `measure_memory`)."
     proc, dev = psutil.Process(), spec["device"]
     rss0 = proc.memory_info().rss
-    gpu0, how0 = gpu_process_mb() if dev == "cuda" else (None, None)
-    model, res = None, {}
+    gpu0 = gpu_process_mb()[0] if dev == "cuda" else None
+    model = None
     if dev == "cuda" and variant_for(spec["engine"]) is not None:
-        keep = _ort_only_run(spec)
-        gpu1, how = gpu_process_mb()
-        res.update(gpu_mem_mb=gpu1 - (0 if how == "nvml-process" else gpu0), gpu_mem_method=how, torch_cuda=False)
-        res["gpu_other_mb"] = res["gpu_mem_mb"] - weight_bytes(spec["path"])["total"] / 2**20
-        del keep
-        return dict(host_mem_mb=(proc.memory_info().rss - rss0) / 2**20, **res)
+        keep = _ort_only_run(spec)  # noqa: F841 (the session and its buffers stay alive while memory is read)
+        return dict(host_mem_mb=(proc.memory_info().rss - rss0) / 2**20, torch_cuda=False,
+                    **_gpu_split(gpu0, weight_bytes(spec["path"])["total"]))
     if variant_for(spec["engine"]) is None:
         from transformer_opt.core import load_model
         model = load_model(spec["model"], pretrained=spec["pretrained"], task=spec["task"], seed=spec["seed"],
@@ -244,9 +247,7 @@ def memory_probe(spec:dict) -> dict:
     _sync(dev)
     res = dict(host_mem_mb=(proc.memory_info().rss - rss0) / 2**20)
     if dev == "cuda":
-        gpu1, how = gpu_process_mb()
-        res.update(gpu_mem_mb=gpu1 - (0 if how == "nvml-process" else gpu0), gpu_mem_method=how,
-                   gpu_other_mb=gpu1 - (0 if how == "nvml-process" else gpu0) - e.weight_bytes / 2**20)
+        res.update(_gpu_split(gpu0, e.weight_bytes))
         if model is not None: res["torch_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return res
 

@@ -23,7 +23,8 @@ from .session import Runner
 
 # %% auto #0
 __all__ = ['DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'OUTPUT_KINDS', 'Pooling', 'read_pooling', 'PooledEncoder', 'plan_batches',
-           'RunReport', 'check_texts', 'InferenceEngine', 'model_folder', 'read_texts', 'NpyStream', 'run_file']
+           'RunReport', 'check_texts', 'InferenceEngine', 'softmax', 'model_folder', 'read_texts', 'NpyStream',
+           'run_file']
 
 # %% ../nbs/04_engine.ipynb #8d84ece6
 @dataclass
@@ -253,13 +254,18 @@ def encode(self:InferenceEngine,
     return out
 
 # %% ../nbs/04_engine.ipynb #4fa6c37c
+def softmax(logits:np.ndarray) -> np.ndarray:
+    "Class probabilities per row (NaN rows, for skipped items, stay NaN)."
+    p = np.exp(logits - np.nanmax(logits, axis=1, keepdims=True))
+    return p / p.sum(1, keepdims=True)
+
 @patch
 def classify(self:InferenceEngine, texts, skip_invalid:bool=False, progress:bool=False) -> list[dict|None]:
     "Label, score (softmax probability) and logits per text, for a classifier; None for skipped items."
     if self.meta.get("task") != "classification":
         raise InputError("This engine's model is an encoder, not a classifier: use encode() for embeddings.")
     logits = self.encode(texts, skip_invalid, progress)
-    p = np.exp(logits - np.nanmax(logits, axis=1, keepdims=True)); p /= p.sum(1, keepdims=True)
+    p = softmax(logits)
     names = self.id2label or {}
     return [None if np.isnan(l).any() else dict(label=names.get(int(k), str(int(k))), score=float(q[k]), logits=l.tolist())
             for l, q, k in zip(logits, p, np.nan_to_num(p, nan=-1).argmax(1))]
@@ -360,8 +366,7 @@ def _chunks(items, size):
 
 def _jsonl_rows(engine, lines, texts, out):
     "One JSON object per input line: its number, and its embedding, or label, score and logits."
-    if engine.meta.get("task") == "classification":
-        p = np.exp(out - np.nanmax(out, 1, keepdims=True)); p /= p.sum(1, keepdims=True)
+    if engine.meta.get("task") == "classification": p = softmax(out)
     for i, (n, y) in enumerate(zip(lines, out)):
         if np.isnan(y).any(): yield dict(line=n, skipped="empty or not a string"); continue
         if engine.meta.get("task") != "classification": yield dict(line=n, embedding=[round(float(v), 7) for v in y]); continue
