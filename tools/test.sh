@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
 BIN=${BIN:-.venv/bin}; [ -x "$BIN/nbdev-test" ] || BIN=$(dirname "$(command -v nbdev-test)")
 # the notebooks export and optimize real models into temporary folders (GBs per run): keep them in one place, removed after
-export TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/transformer-opt-tests.XXXXXX"); trap 'rm -rf "$TMPDIR"' EXIT
+export TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/transformer-opt-tests.XXXXXX")
+# a local Ray (05_scale, 08_cli) keeps its sockets under RAY_TMPDIR: a short path, as Unix socket paths are limited
+export RAY_TMPDIR=$(mktemp -d /tmp/ray.XXXX); trap 'rm -rf "$TMPDIR" "$RAY_TMPDIR"' EXIT
 total=$(ls nbs/[0-9a-z]*.ipynb | wc -l)
 log=$(mktemp -p /tmp)
 "$BIN/nbdev-test" --timing ${FLAGS:+--flags "$FLAGS"} "$@" 2>&1 | tee "$log"

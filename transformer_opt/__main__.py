@@ -1,4 +1,5 @@
-"""The command line, also as a module: for environments where the `transformer-opt` script is not on the `PATH`.
+"""The command line, also as a module: for environments where the `transformer-opt` script is not on the `PATH`
+(`python -m transformer_opt analyze ...`, `python -m transformer_opt run ...`).
 
 Docs: https://transformer-opt.github.io/transformer-opt/main.html.md"""
 

@@ -42,13 +42,18 @@ def latency_stats(ms) -> dict:
     return dict(latency_p50_ms=float(p50), latency_p90_ms=float(p90), latency_p99_ms=float(p99),
                 latency_mean_ms=float(a.mean()), latency_std_ms=float(a.std(ddof=1)) if a.size > 1 else 0.0, iters=int(a.size))
 
-def throughput(batch_size:int, seq_len:int, p50_ms:float) -> dict:
+def throughput(batch_size:int, # rows per call
+               seq_len:int, # tokens per row
+               p50_ms:float, # median latency of one call
+              ) -> dict:
     "Sequences and tokens per second at the median latency."
     sps = batch_size / (p50_ms / 1e3)
     return dict(throughput_seq_per_s=sps, throughput_tok_per_s=sps * seq_len)
 
 # %% ../nbs/06_bench.ipynb #69f668f5
-def encoder_flops(config, seq_len:int) -> float:
+def encoder_flops(config, # the model's config
+                  seq_len:int, # tokens per row
+                 ) -> float:
     "Matmul FLOPs of one sequence through the encoder (embeddings, softmax and norms are negligible)."
     h = hidden_size(config)
     ffn = getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None) or 4 * h
@@ -60,7 +65,9 @@ PEAK_TFLOPS = {  # dense tensor-core FP16 and TF32, and plain FP32, from the ven
     "A100": dict(fp16=312.0, tf32=156.0, fp32=19.5), "L4": dict(fp16=121.0, tf32=60.0, fp32=30.3),
     "T4": dict(fp16=65.0, tf32=None, fp32=8.1), "A10": dict(fp16=125.0, tf32=62.5, fp32=31.2)}
 
-def peak_tflops(device_name:str, precision:str) -> float | None:
+def peak_tflops(device_name:str, # the GPU's name, as `device_name` gives it
+                precision:str, # 'fp32', 'fp16' or 'int8'
+               ) -> float | None:
     "The device's peak TFLOP/s for `precision` ('fp16', 'tf32' or 'fp32'), if known."
     for k, v in PEAK_TFLOPS.items():
         if k in device_name.upper(): return v.get(precision) or v["fp32"]
@@ -94,7 +101,9 @@ DEFAULT_ENGINES = {"cpu": ["pytorch-fp32", "ort-fp32", "ort-fp32-fused", "ort-in
                    "cuda": ["pytorch-fp32", "pytorch-fp16", "ort-fp32-fused", "ort-fp16-plain", "ort-fp16-fused",
                             "ort-fp16-fused-cudagraph"]}
 
-def check_engines(names, device:str) -> list:
+def check_engines(names, # engine names (None: the device's default list)
+                  device:str, # 'cpu' or 'cuda'
+                 ) -> list:
     "Validate engine names for `device`; the baseline always comes first."
     names = list(names) if names is not None else DEFAULT_ENGINES[device]
     bad = [n for n in names if n not in ENGINES]
@@ -143,6 +152,7 @@ def _torch_engine(name, model, device, precision, compile_=None, attn="sdpa", co
     nbytes = sum(p.numel() * p.element_size() for p in m.parameters())
     return Engine(name, device, precision, run, lambda x: {k: v.to(device) for k, v in x.items()}, nbytes, info)
 
+# %% ../nbs/06_bench.ipynb #c51fc75c
 def _ort_engine(name, path, device, precision, mode, threads=None):
     # inputs are checked once per shape in `prep`, not in every timed call; CPU nodes are recorded, not fatal
     r = Runner(path, device=device, mode=mode, threads=threads, check_inputs=False, cpu_nodes="warn")
@@ -161,7 +171,13 @@ def variant_for(engine:str) -> tuple[str, bool] | None:
     s = ENGINE_SPECS.get(engine)
     return (s.precision, s.fused) if s is not None and s.framework == "ort" else None
 
-def make_engine(name:str, device:str, model=None, path=None, threads:int|None=None, copy_model:bool=True) -> Engine:
+def make_engine(name:str, # an engine name (ENGINE_SPECS)
+                device:str, # 'cpu' or 'cuda'
+                model=None, # the PyTorch model (PyTorch engines)
+                path=None, # the ONNX file (ONNX Runtime engines)
+                threads:int|None=None, # CPU intra-op threads
+                copy_model:bool=True, # PyTorch engines: work on a copy, leaving `model` untouched
+               ) -> Engine:
     "Build engine `name` on `device` from a PyTorch `model` (PyTorch engines) or an ONNX `path` (ORT engines)."
     s = ENGINE_SPECS[name]
     if s.framework == "torch":
@@ -171,7 +187,13 @@ def make_engine(name:str, device:str, model=None, path=None, threads:int|None=No
     return _ort_engine(name, path, device, s.precision, mode, threads)
 
 # %% ../nbs/06_bench.ipynb #867bd646
-def time_engine(engine:Engine, x, warmup:int=10, iters:int=100, max_seconds:float|None=None, min_iters:int=3) -> list:
+def time_engine(engine:Engine, # a callable engine
+                x, # its inputs
+                warmup:int=10, # untimed calls
+                iters:int=100, # timed calls, at most
+                max_seconds:float|None=None, # stop after this long (None: no limit)
+                min_iters:int=3, # timed calls, at least
+               ) -> list:
     "Latencies (ms) of `iters` synchronized calls after `warmup` calls; stops early after `max_seconds` (>= `min_iters`)."
     for _ in range(warmup): engine.run(x)
     _sync(engine.device)
@@ -223,6 +245,7 @@ def _gpu_split(gpu0:float, weights:int) -> dict:
     used = gpu1 - (0 if how == "nvml-process" else gpu0)
     return dict(gpu_mem_mb=used, gpu_mem_method=how, gpu_other_mb=used - weights / 2**20)
 
+# %% ../nbs/06_bench.ipynb #5d33f5e1
 def memory_probe(spec:dict) -> dict:
     "Build one engine as `spec` says, warm it up, and measure memory. Runs in a fresh process (see `measure_memory`)."
     proc, dev = psutil.Process(), spec["device"]
@@ -251,7 +274,9 @@ def memory_probe(spec:dict) -> dict:
         if model is not None: res["torch_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return res
 
-def measure_memory(spec:dict, timeout:float=600) -> dict:
+def measure_memory(spec:dict, # what to build and run in the fresh process
+                   timeout:float=600, # seconds before the process is stopped
+                  ) -> dict:
     "Run `memory_probe(spec)` in a fresh Python process and return its measurements (or the error)."
     code = "import json,sys; from transformer_opt.bench import memory_probe; print('@@'+json.dumps(memory_probe(json.loads(sys.argv[1]))))"
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0"), "TRANSFORMERS_VERBOSITY": "error"}
@@ -290,7 +315,10 @@ class BenchResult:
         cols = CORPUS_COLS if self.meta.get("kind") == "corpus" else TABLE_COLS
         return df if full else df[[c for c in cols if c in df]]
 
-    def save(self, out_dir, stem:str="results") -> dict:
+    def save(self,
+             out_dir, # folder for the files
+             stem:str="results", # file name without suffix ('results' or 'corpus')
+            ) -> dict:
         "Write `<stem>.json` and `<stem>.csv` into `out_dir` (created if missing); return their paths."
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         paths = dict(json=out/f"{stem}.json", csv=out/f"{stem}.csv")
@@ -420,6 +448,21 @@ def _add_memory(rows, names, paths, tk, dev, shape, input_names_, threads, progr
                                           **({"memory_error": mem["memory_error"]} if "memory_error" in mem else {}))
         saved()
 
+# %% ../nbs/06_bench.ipynb #98ec860e
+def _run_engines(tk, res, names, paths, shapes, inputs, dev, settings, flops, progress, saved):
+    "Measure each engine on every shape, in order, saving after each; an engine that cannot be built gets error rows."
+    ref, base = {}, {}
+    with tqdm(total=len(names) * len(shapes), desc="benchmark", disable=not progress) as bar:
+        for n in names:
+            try: e = make_engine(n, dev, model=tk.model, path=paths.get(n), threads=settings["threads"])
+            except Exception as ex:
+                if n == BASELINE: raise
+                _failed(res.rows, n, shapes, ex); bar.update(len(shapes)); saved(); continue
+            res.rows += _measure_engine(n, e, shapes, inputs, ref, base, settings, flops, res.meta["device_name"], bar)
+            res.meta["engines_done"].append(n); saved()
+            del e
+            if dev == "cuda": torch.cuda.empty_cache()
+
 # %% ../nbs/06_bench.ipynb #f287af7d
 def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
               engines=None, # engine names; default per device (DEFAULT_ENGINES)
@@ -451,18 +494,8 @@ def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
     res.meta["fusion"] = json.loads(read_metadata(fused).get("fusion", "{}")) if fused else {}
     saved = (lambda: res.save(out)) if out is not None else (lambda: None)
     inputs = {(b, s): _inputs_for(tk, text, b, s) for b, s in shapes}
-    ref, base = {}, {}
     try:
-        with tqdm(total=len(names) * len(shapes), desc="benchmark", disable=not progress) as bar:
-            for n in names:
-                try: e = make_engine(n, dev, model=tk.model, path=paths.get(n), threads=settings["threads"])
-                except Exception as ex:
-                    if n == BASELINE: raise
-                    _failed(res.rows, n, shapes, ex); bar.update(len(shapes)); saved(); continue
-                res.rows += _measure_engine(n, e, shapes, inputs, ref, base, settings, flops, res.meta["device_name"], bar)
-                res.meta["engines_done"].append(n); saved()
-                del e
-                if dev == "cuda": torch.cuda.empty_cache()
+        _run_engines(tk, res, names, paths, shapes, inputs, dev, settings, flops, progress, saved)
         if memory:
             big = max(shapes, key=lambda t: t[0] * t[1])
             _add_memory(res.rows, names, paths, tk, dev, big, list(inputs[big]), threads, progress, saved)
@@ -498,10 +531,12 @@ CORPUS_ENGINES = ("sentence-transformers", "onnx-padded", "engine-fp32", "engine
 
 def _sentence_transformer(tk, dev, max_length):
     "sentence-transformers for the toolkit's model: its own folder when it is one, else built from the model."
-    try: from sentence_transformers import SentenceTransformer, models
+    try: from sentence_transformers import SentenceTransformer
     except ImportError as e:
         raise MissingDependencyError("The corpus benchmark compares with sentence-transformers: "
                                      "`pip install 'transformer-opt[bench]'`.") from e
+    try: from sentence_transformers.sentence_transformer import modules as models  # 6.x; `models` is deprecated there
+    except ImportError: from sentence_transformers import models
     folder = model_folder(tk.lm)
     if folder is not None and (folder/"modules.json").is_file(): st = SentenceTransformer(str(folder), device=dev)
     else:
@@ -540,6 +575,27 @@ def _corpus_row(name, precision, texts, real, computed, seconds, emb, ref, st_se
                 cosine_min=None if cos is None else float(cos.min()), cosine_mean=None if cos is None else float(cos.mean()),
                 file=Path(path).name if path else None)
 
+# %% ../nbs/06_bench.ipynb #ee73f4b5
+def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_seconds):
+    "One corpus engine's row, and its embeddings (sentence-transformers' are the reference of the others)."
+    real = np.minimum(lengths, max_length).sum()
+    if name == "sentence-transformers":
+        st = _sentence_transformer(tk, dev, max_length)
+        st.encode(texts[:64], batch_size=32)
+        t0 = time.perf_counter(); emb = st.encode(texts, batch_size=32, convert_to_numpy=True); seconds = time.perf_counter() - t0
+        computed = sum(len(b) * min(max_length, lengths[b].max()) for b in np.array_split(np.argsort(lengths), max(1, len(texts) // 32)))
+        return _corpus_row(name, "fp16" if dev == "cuda" else "fp32", texts, real, computed, seconds, emb, emb, seconds), emb
+    eng = tk.engine("fp32" if name == "engine-fp32" else "auto", device=dev, max_length=max_length, pooling=pooling)
+    eng.encode(texts[:64])
+    if name == "onnx-padded":
+        t0 = time.perf_counter(); emb, computed = _padded_run(eng.path, tk, texts, dev, max_length, pooling)
+        seconds = time.perf_counter() - t0
+    else:
+        emb = eng.encode(texts)
+        seconds, real, computed = eng.report.seconds, eng.report.real_tokens, eng.report.padded_tokens
+    return _corpus_row(name, read_metadata(eng.path).get("precision", "fp32"), texts, real, computed, seconds, emb, ref,
+                       st_seconds, eng.path), emb
+
 # %% ../nbs/06_bench.ipynb #1c4e3397
 def corpus_benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
                      texts=None, # the corpus (default: `builtin_corpus(2000)`)
@@ -567,27 +623,11 @@ def corpus_benchmark(tk:TransformerOptimizationToolkit, # the model (and its fil
                            date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                            method="one warm-up pass over 64 texts, then the whole corpus once, timed with time.perf_counter "
                                   "(tokenization included); real tokens exclude padding"), [])
-    ref = st_seconds = None
+    ref = st_seconds = None  # sentence-transformers' embeddings and time, once measured
     for name in tqdm(list(engines), desc="corpus", disable=not progress):
-        if name == "sentence-transformers":
-            st = _sentence_transformer(tk, dev, max_length)
-            st.encode(texts[:64], batch_size=32)
-            t0 = time.perf_counter(); ref = st.encode(texts, batch_size=32, convert_to_numpy=True); st_seconds = time.perf_counter() - t0
-            computed = sum(len(b) * min(max_length, lengths[b].max()) for b in np.array_split(np.argsort(lengths), max(1, len(texts) // 32)))
-            res.rows.append(_corpus_row(name, "fp16" if dev == "cuda" else "fp32", texts, np.minimum(lengths, max_length).sum(),
-                                        computed, st_seconds, ref, ref, st_seconds))
-            del st
-        else:
-            eng = tk.engine("fp32" if name == "engine-fp32" else "auto", device=dev, max_length=max_length, pooling=pooling)
-            eng.encode(texts[:64])
-            if name == "onnx-padded":
-                t0 = time.perf_counter(); emb, computed = _padded_run(eng.path, tk, texts, dev, max_length, pooling)
-                seconds, real = time.perf_counter() - t0, np.minimum(lengths, max_length).sum()
-            else:
-                emb = eng.encode(texts)
-                seconds, real, computed = eng.report.seconds, eng.report.real_tokens, eng.report.padded_tokens
-            res.rows.append(_corpus_row(name, read_metadata(eng.path).get("precision", "fp32"), texts, real, computed,
-                                        seconds, emb, ref, st_seconds, eng.path))
+        row, emb = _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_seconds)
+        if name == "sentence-transformers": ref, st_seconds = emb, row["seconds"]
+        res.rows.append(row)
         if out is not None: res.save(out, "corpus")
     res.meta["complete"] = True
     if out is not None: res.save(out, "corpus")

@@ -15,10 +15,11 @@ from .export import TransformerOptimizationToolkit
 from .bench import CORPUS_ENGINES, DEFAULT_ENGINES, ENGINES, corpus_benchmark
 from .core import builtin_corpus
 from .engine import OUTPUT_KINDS, read_texts, run_file
+from .scale import check_output_dir, check_run_inputs, ray_run, require_ray
 
 # %% auto #0
-__all__ = ['build_parser', 'load_toolkit', 'format_table', 'check_args', 'check_run_args', 'run_command', 'corpus_command',
-           'print_report', 'main']
+__all__ = ['RAY_ONLY', 'build_parser', 'load_toolkit', 'format_table', 'check_args', 'check_run_args', 'check_ray_args',
+           'run_command', 'ray_command', 'corpus_command', 'print_report', 'main']
 
 # %% ../nbs/08_cli.ipynb #cd3abcbe
 def build_parser() -> argparse.ArgumentParser:
@@ -55,13 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(sub)
     return p
 
+# %% ../nbs/08_cli.ipynb #bf5644d1
 def _add_run_parser(sub):
     r = sub.add_parser("run", help="encode (or classify) the texts of a file with the optimized model",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("model", help="hub id, local folder or architecture name")
-    r.add_argument("--input", required=True, help="a .txt file (one text per line) or .jsonl (see --field)")
+    r.add_argument("--input", required=True, help="a .txt file (one text per line) or .jsonl (see --field); with --ray "
+                   "also a folder of them or a glob")
     r.add_argument("--field", default=None, help="the text's key in each JSON line")
-    r.add_argument("--output", required=True, help=f"where to write: {' or '.join(OUTPUT_KINDS)}")
+    r.add_argument("--output", required=True, help=f"where to write: {' or '.join(OUTPUT_KINDS)}; with --ray a new folder "
+                   "of Parquet files")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     r.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default="auto")
     r.add_argument("--weights", choices=["auto", "real", "random"], default="real")
@@ -72,9 +76,22 @@ def _add_run_parser(sub):
     r.add_argument("--chunk-size", type=int, default=8192, help="lines read, encoded and written at a time")
     r.add_argument("--skip-invalid", action="store_true", help="skip empty or non-string texts (reported) instead of stopping")
     r.add_argument("--work-dir", default="transformer_opt_out", help="folder for exported and optimized models")
+    g = r.add_argument_group("Ray (pip install 'transformer-opt[ray]')")
+    g.add_argument("--ray", action="store_true", help="run on a pool of Ray workers (a local Ray unless --ray-address)")
+    g.add_argument("--ray-address", default=None, help="a Ray cluster to join ('auto', 'ray://head:10001'); default: "
+                   "RAY_ADDRESS, else a local Ray started and stopped by the command")
+    g.add_argument("--workers", type=int, default=None, help="engine workers (default: CPUs / --threads-per-worker, or "
+                   "GPUs / --gpus-per-worker)")
+    g.add_argument("--threads-per-worker", type=int, default=1, help="CPU threads of each worker")
+    g.add_argument("--gpus-per-worker", type=float, default=0, help="> 0: workers run on CUDA, this share of a GPU each")
+    g.add_argument("--id-field", default=None, help="the id's key in JSON lines (default: file:line)")
+    g.add_argument("--batch-rows", type=int, default=2048, help="rows per worker call")
 
 # %% ../nbs/08_cli.ipynb #9682387e
-def load_toolkit(model:str, weights:str="auto", work_dir="transformer_opt_out") -> TransformerOptimizationToolkit:
+def load_toolkit(model:str, # hub id, local folder or architecture name
+                 weights:str="auto", # 'auto', 'real' or 'random'
+                 work_dir="transformer_opt_out", # folder for exported and optimized models
+                ) -> TransformerOptimizationToolkit:
     "The toolkit for `model` with real or random weights; 'auto' falls back to random when the hub is unreachable."
     if weights == "random": return TransformerOptimizationToolkit(model, pretrained=False, work_dir=work_dir)
     try: return TransformerOptimizationToolkit(model, pretrained=True, work_dir=work_dir)
@@ -113,32 +130,60 @@ def check_args(args:argparse.Namespace):
     if args.charts: check_out_dir(args.charts, "charts folder (--charts)")
 
 # %% ../nbs/08_cli.ipynb #24e2d62a
+RAY_ONLY = ("ray_address", "workers", "id_field")
+
 def check_run_args(args:argparse.Namespace):
     "`run`'s options, checked before the model is loaded: input readable, output type and folder, numbers."
+    for name in ("max_length", "max_batch_tokens", "max_batch_size", "chunk_size", "workers"):
+        if getattr(args, name) is not None: check_int("--" + name.replace("_", "-"), getattr(args, name))
+    check_out_dir(args.work_dir, "work folder (--work-dir)")
+    if args.ray: return check_ray_args(args)
+    given = [n for n in RAY_ONLY if getattr(args, n) is not None] + (["gpus_per_worker"] if args.gpus_per_worker else [])
+    if given: raise InputError(f"--{given[0].replace('_', '-')} applies to Ray runs: add --ray.")
     inp, out = Path(args.input), Path(args.output)
-    if not inp.is_file(): raise InputError(f"--input '{inp}' does not exist or is not a file.")
+    if not inp.is_file(): raise InputError(f"--input '{inp}' does not exist or is not a file (folders and globs: add --ray).")
     if inp.suffix.lower() in (".jsonl", ".ndjson") and not args.field:
         raise InputError(f"--input '{inp}' holds JSON lines: pass --field naming the text's key.")
     if out.suffix.lower() not in OUTPUT_KINDS:
         raise InputError(f"--output must end in {' or '.join(OUTPUT_KINDS)}, got '{out.name}'.")
     check_out_dir(out.parent if str(out.parent) else ".", "output folder (--output)")
-    check_out_dir(args.work_dir, "work folder (--work-dir)")
-    for name in ("max_length", "max_batch_tokens", "max_batch_size", "chunk_size"):
-        if getattr(args, name) is not None: check_int("--" + name.replace("_", "-"), getattr(args, name))
+
+def check_ray_args(args:argparse.Namespace):
+    "`run --ray`: Ray installed, inputs found, a new output folder, sane numbers."
+    require_ray()
+    check_run_inputs(args.input, args.field)
+    check_output_dir(args.output)
+    check_int("--threads-per-worker", args.threads_per_worker); check_int("--batch-rows", args.batch_rows)
+    if not args.gpus_per_worker >= 0: raise InputError(f"--gpus-per-worker must be >= 0, got {args.gpus_per_worker}.")
 
 # %% ../nbs/08_cli.ipynb #09f1180a
 def run_command(args:argparse.Namespace) -> int:
-    "`transformer-opt run`: encode a file's texts, streaming, and say how fast."
+    "`transformer-opt run`: encode a file's texts (streaming), or files on Ray workers, and say how fast."
     tk = load_toolkit(args.model, args.weights, args.work_dir)
     kw = {k: getattr(args, k) for k in ("max_batch_tokens", "max_batch_size") if getattr(args, k) is not None}
-    eng = tk.engine(args.precision, device=args.device, pooling=args.pooling, max_length=args.max_length, **kw)
+    device = "cuda" if args.ray and args.gpus_per_worker and args.device == "auto" else args.device
+    eng = tk.engine(args.precision, device=device, pooling=args.pooling, max_length=args.max_length, **kw)
     print(f"{eng}", file=sys.stderr)
+    if args.ray: return ray_command(args, eng)
     rep = run_file(eng, args.input, args.output, field=args.field, skip_invalid=args.skip_invalid,
                    chunk_size=args.chunk_size, progress=sys.stderr.isatty())
     if rep.skipped: print(f"skipped {len(rep.skipped)} invalid line(s): {rep.skipped[:20]}" + (" ..." if len(rep.skipped) > 20 else ""))
     if rep.truncated: print(f"truncated {rep.truncated} text(s) longer than {eng.max_length} tokens")
     print(f"wrote {args.output}: {rep.texts} texts in {rep.seconds:.2f} s, {rep.texts_per_s:.1f} texts/s, "
           f"{rep.tokens_per_s:.0f} real tokens/s")
+    return 0
+
+def ray_command(args:argparse.Namespace, # the parsed `run --ray` options
+                eng, # the engine built by the driver
+               ) -> int:
+    "`transformer-opt run --ray`: the engine on a pool of Ray workers, Parquet out."
+    rep = ray_run(eng, args.input, args.output, field=args.field, id_field=args.id_field, workers=args.workers,
+                  threads_per_worker=args.threads_per_worker, gpus_per_worker=args.gpus_per_worker,
+                  address=args.ray_address, skip_invalid=args.skip_invalid, batch_rows=args.batch_rows,
+                  progress=sys.stderr.isatty())
+    if rep.skipped: print(f"skipped {len(rep.skipped)} invalid row(s): {rep.skipped[:20]}" + (" ..." if len(rep.skipped) > 20 else ""))
+    print(f"wrote {args.output}: {rep.texts} texts from {rep.files} file(s) by {rep.workers} Ray worker(s) in "
+          f"{rep.seconds:.2f} s, {rep.texts_per_s:.1f} texts/s, {rep.tokens_per_s:.0f} real tokens/s")
     return 0
 
 # %% ../nbs/08_cli.ipynb #022b4784
@@ -163,7 +208,9 @@ def corpus_command(args:argparse.Namespace) -> int:
     return 0
 
 # %% ../nbs/08_cli.ipynb #ae26134c
-def print_report(tk:TransformerOptimizationToolkit, df:pd.DataFrame):
+def print_report(tk:TransformerOptimizationToolkit, # the toolkit after `run_full_analysis`
+                 df:pd.DataFrame, # its results table
+                ):
     "The table with its provenance, method, the device's recipe and where the results are."
     m = tk.results.meta
     print(f"\n{m['model']} | weights: {m['weights']} | {m['device_name']} | onnxruntime {m['versions']['onnxruntime']}, "

@@ -1,4 +1,5 @@
-"""Load a BERT-family encoder by hub id, local folder or architecture alone, and build its inputs.
+"""Load a BERT-family encoder by hub id, local folder or architecture alone, and build its inputs; the checks every
+public function shares, the machine's facts (CPU features, CUDA, devices) and a built-in corpus of real English.
 
 Docs: https://transformer-opt.github.io/transformer-opt/core.html.md"""
 
@@ -197,7 +198,11 @@ def load_config(name:str) -> tuple[PretrainedConfig, str]:
         raise ModelLoadError(f"'{where}' holds no readable config.json: {e}") from e
 
 # %% ../nbs/00_core.ipynb #bdb5d8e6
-def load_tokenizer(name:str, source:str, where=None, config=None):
+def load_tokenizer(name:str, # hub id or local folder
+                   source:str, # where the model came from: 'hub', 'local', 'package' or 'architecture'
+                   where=None, # the folder to read it from, if any
+                   config=None, # the model's config (for the architecture's tokenizer offline)
+                  ):
     "The tokenizer for `name`, or None when none is available offline."
     if source in ("local", "package", "hub"):
         try: return AutoTokenizer.from_pretrained(where or name, **_hub_kw(source))
@@ -268,7 +273,10 @@ def input_names(config:PretrainedConfig) -> list[str]:
     if config.model_type in ("bert",) and getattr(config, "type_vocab_size", 0) > 1: names.append("token_type_ids")
     return names
 
-def check_shape(batch_size, seq_len, config=None):
+def check_shape(batch_size, # rows per batch
+                seq_len, # tokens per row
+                config=None, # the model's config, to check seq_len against its positions
+               ):
     "Raise `InputError` for a batch size or sequence length the model cannot take."
     for nm, v in (("batch_size", batch_size), ("seq_len", seq_len)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
@@ -278,7 +286,8 @@ def check_shape(batch_size, seq_len, config=None):
                          f"use seq_len <= {max_positions(config)}.")
 
 # %% ../nbs/00_core.ipynb #3aa59369
-def tokenize(tokenizer, text, # a string or a list of strings
+def tokenize(tokenizer, # the model's tokenizer
+             text, # a string or a list of strings
              seq_len:int=128, # every row is padded or truncated to exactly this many tokens
              batch_size:int|None=None, # rows; texts are repeated (cycled) to fill them. Default: one row per text
              config:PretrainedConfig|None=None, # to check the length and choose the input names
@@ -311,7 +320,11 @@ def tokenize(tokenizer, text, # a string or a list of strings
     return out
 
 # %% ../nbs/00_core.ipynb #1aa1a8e9
-def random_inputs(config:PretrainedConfig, batch_size:int=1, seq_len:int=128, seed:int=0) -> dict[str, torch.Tensor]:
+def random_inputs(config:PretrainedConfig, # the model's config (vocabulary, input names)
+                  batch_size:int=1, # rows
+                  seq_len:int=128, # tokens per row
+                  seed:int=0, # for the random ids
+                 ) -> dict[str, torch.Tensor]:
     "Random token ids (full attention) of shape (batch_size, seq_len), for benchmarks that need no text."
     check_shape(batch_size, seq_len, config)
     g = torch.Generator().manual_seed(seed)
@@ -388,7 +401,9 @@ def builtin_corpus(n:int|None=2000, # paragraphs to draw (None: all of them)
 
 # %% ../nbs/00_core.ipynb #10cc01e5
 @torch.inference_mode()
-def torch_forward(model:torch.nn.Module, inputs:dict) -> np.ndarray:
+def torch_forward(model:torch.nn.Module, # the PyTorch encoder
+                  inputs:dict, # name -> tensor or array
+                 ) -> np.ndarray:
     "The model's first output (last_hidden_state or logits) for `inputs`, as float32 NumPy."
     dev = next(model.parameters()).device
     out = model(**{k: v.to(dev) for k, v in inputs.items()})

@@ -23,8 +23,8 @@ from .session import Runner
 
 # %% auto #0
 __all__ = ['DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'OUTPUT_KINDS', 'Pooling', 'read_pooling', 'PooledEncoder', 'plan_batches',
-           'RunReport', 'check_texts', 'InferenceEngine', 'softmax', 'model_folder', 'read_texts', 'NpyStream',
-           'run_file']
+           'RunReport', 'check_texts', 'InferenceEngine', 'softmax', 'model_folder', 'text_lines', 'read_texts',
+           'NpyStream', 'run_file']
 
 # %% ../nbs/04_engine.ipynb #8d84ece6
 @dataclass
@@ -57,11 +57,18 @@ class PooledEncoder(torch.nn.Module):
     "An encoder whose output is the pooled sentence embedding, for export with pooling inside the graph."
     onnx_output_name = "sentence_embedding"
 
-    def __init__(self, model, pooling:Pooling):
+    def __init__(self,
+                 model, # the encoder (token outputs)
+                 pooling:Pooling, # how to pool them
+                ):
         super().__init__()
         self.model, self.pooling, self.config = model, pooling, model.config
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None):
+    def forward(self,
+                input_ids, # token ids (batch, seq)
+                attention_mask, # 1 for real tokens, 0 for padding
+                token_type_ids=None, # segment ids, for models that take them
+               ):
         kw = {} if token_type_ids is None else dict(token_type_ids=token_type_ids)
         h = self.model(input_ids=input_ids, attention_mask=attention_mask, **kw)[0]
         m = attention_mask.unsqueeze(-1).to(h.dtype)
@@ -142,7 +149,10 @@ class RunReport:
         return s
 
 # %% ../nbs/04_engine.ipynb #9a090c43
-def check_texts(texts, skip_invalid:bool=False, positions=None) -> list[int]:
+def check_texts(texts, # a list of strings
+                skip_invalid:bool=False, # skip empty or non-string items instead of raising
+                positions=None, # what to call each item in the error (file line numbers); default: its index
+               ) -> list[int]:
     "Positions of the valid texts; an `InputError` naming the first invalid one unless `skip_invalid`."
     if isinstance(texts, str) or not hasattr(texts, "__len__"):
         raise InputError(f"texts must be a list of strings, got {type(texts).__name__}: wrap a single text in a list.")
@@ -188,6 +198,7 @@ class InferenceEngine:
         self.runner = Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False, **kw)
         self.pooled = self.runner._out_dims and len(self.runner._out_dims) == 2
         self.pooling, self.id2label, self.report = pooling or Pooling("mean"), id2label, RunReport()
+        self.lengths = np.zeros(0, np.int32)  # tokens of each text of the last `encode` call
 
     def __repr__(self):
         what = "logits" if self.meta.get("task") == "classification" else (
@@ -235,7 +246,7 @@ def encode(self:InferenceEngine,
            progress:bool=False, # show a progress bar
            positions=None, # what to call each item in errors and reports (file line numbers); default: its index
           ) -> np.ndarray:
-    "One row per text, in input order: sentence embeddings, or logits for a classifier. See `engine.report`."
+    "One row per text, in input order: embeddings, or logits for a classifier. See `.report` and `.lengths` (tokens per text)."
     valid = check_texts(texts, skip_invalid, positions)
     rep, t0 = RunReport(skipped=[(positions[i] if positions is not None else i) for i in range(len(texts))
                                  if i not in set(valid)]), time.perf_counter()
@@ -247,7 +258,9 @@ def encode(self:InferenceEngine,
             if out is None: out = np.full((len(texts), y.shape[-1]), np.nan, np.float32)
             out[np.asarray(valid)[idx]] = y
             rep.batches += 1; rep.padded_tokens += b * L; rep.shapes.add((b, L)); bar.update(len(idx))
-    rep.texts, rep.real_tokens = len(valid), sum(len(t) for t in ids)
+    self.lengths = np.zeros(len(texts), np.int32)
+    if valid: self.lengths[valid] = [len(t) for t in ids]
+    rep.texts, rep.real_tokens = len(valid), int(self.lengths.sum())
     rep.seconds = time.perf_counter() - t0
     self.report = rep
     if out is None: raise InputError("No valid text to encode: every item was skipped.")
@@ -260,7 +273,11 @@ def softmax(logits:np.ndarray) -> np.ndarray:
     return p / p.sum(1, keepdims=True)
 
 @patch
-def classify(self:InferenceEngine, texts, skip_invalid:bool=False, progress:bool=False) -> list[dict|None]:
+def classify(self:InferenceEngine,
+             texts, # a list of strings
+             skip_invalid:bool=False, # skip empty or non-string items (None in their place)
+             progress:bool=False, # show a progress bar
+            ) -> list[dict|None]:
     "Label, score (softmax probability) and logits per text, for a classifier; None for skipped items."
     if self.meta.get("task") != "classification":
         raise InputError("This engine's model is an encoder, not a classifier: use encode() for embeddings.")
@@ -312,6 +329,26 @@ def engine(self:TransformerOptimizationToolkit,
 # %% ../nbs/04_engine.ipynb #8a7986a7
 OUTPUT_KINDS = (".npy", ".jsonl")
 
+def _field(obj, key, n, name):
+    if isinstance(obj, dict) and key in obj: return obj[key]
+    raise InputError(f"Line {n} of '{name}' has no field '{key}'" + (f" (its keys: {sorted(obj)[:10]})"
+                     if isinstance(obj, dict) else " (it is not a JSON object)") + ".")
+
+def text_lines(f, # an open text stream (newline="")
+               name:str, # the file's name, for errors
+               field:str|None=None, # JSON lines: the key holding the text; None: each line is a text
+               id_field:str|None=None, # JSON lines: the key holding each text's id (the third item; else None)
+              ):
+    "Yield (line number, text, id) from a stream of text or JSON lines; errors name the line."
+    try:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if field is None: yield n, line, None; continue
+            try: obj = json.loads(line)
+            except ValueError as e: raise InputError(f"Line {n} of '{name}' is not valid JSON ({e.msg}).") from e
+            yield n, _field(obj, field, n, name), (None if id_field is None else _field(obj, id_field, n, name))
+    except UnicodeDecodeError as e: raise InputError(f"'{name}' is not UTF-8 text ({e.reason} at byte {e.start}).") from e
+
 def read_texts(path, # a .txt file (one text per line) or a .jsonl file
                field:str|None=None, # the key holding the text in each JSON line (required for .jsonl)
               ):
@@ -321,23 +358,15 @@ def read_texts(path, # a .txt file (one text per line) or a .jsonl file
     if jsonl and not field: raise InputError(f"'{p}' holds JSON lines: pass field=... (--field) naming the text's key.")
     try: f = open(p, encoding="utf-8", newline="")
     except OSError as e: raise InputError(f"Cannot read the input file '{p}': {e.strerror or e}.") from e
-    with f:
-        try:
-            for n, line in enumerate(f, 1):
-                line = line.rstrip("\r\n")
-                if not jsonl: yield n, line; continue
-                try: obj = json.loads(line)
-                except ValueError as e: raise InputError(f"Line {n} of '{p}' is not valid JSON ({e.msg}).") from e
-                if not isinstance(obj, dict) or field not in obj:
-                    raise InputError(f"Line {n} of '{p}' has no field '{field}'" + (f" (its keys: {sorted(obj)[:10]})"
-                                     if isinstance(obj, dict) else " (it is not a JSON object)") + ".")
-                yield n, obj[field]
-        except UnicodeDecodeError as e: raise InputError(f"'{p}' is not UTF-8 text ({e.reason} at byte {e.start}).") from e
+    with f: yield from ((n, t) for n, t, _ in text_lines(f, p, field if jsonl else None))
 
 # %% ../nbs/04_engine.ipynb #93fc7576
 class NpyStream:
     "Write a 2-D float32 .npy file row block by row block, without knowing the row count in advance."
-    def __init__(self, f, dim:int):
+    def __init__(self,
+                 f, # a binary file open for writing, at its start
+                 dim:int, # columns of every row
+                ):
         self.f, self.dim, self.rows = f, dim, 0
         self.f.write(self._header(0))  # numpy pads the header so that the row count can grow in place
         self.size = self.f.tell()
@@ -373,6 +402,7 @@ def _jsonl_rows(engine, lines, texts, out):
         k = int(np.argmax(y))
         yield dict(line=n, label=(engine.id2label or {}).get(k, str(k)), score=float(p[i, k]), logits=y.tolist())
 
+# %% ../nbs/04_engine.ipynb #53eac5e3
 def run_file(engine:InferenceEngine, # the engine to run
              input_path, # .txt (one text per line) or .jsonl
              output_path, # .npy (one row per line) or .jsonl (one object per line)

@@ -1,4 +1,5 @@
-"""Export an encoder to a validated ONNX file, with dynamic batch and sequence axes, at any opset from 12 to 18.
+"""Export an encoder to a validated ONNX file, with dynamic batch and sequence axes, at any opset from 12 to 18; files
+written atomically, with their provenance inside, and reused only when it matches.
 
 Docs: https://transformer-opt.github.io/transformer-opt/export.html.md"""
 
@@ -62,7 +63,9 @@ def atomic_path(path:Path):
 # %% ../nbs/01_export.ipynb #29806b50
 META_PREFIX = "transformer_opt."
 
-def load_onnx(path, load_external_data:bool=True) -> onnx.ModelProto:
+def load_onnx(path, # the .onnx file
+              load_external_data:bool=True, # also load weights stored beside the file
+             ) -> onnx.ModelProto:
     "Load and check an ONNX model, or raise `OnnxFileError` saying what is wrong."
     path = Path(path)
     if not path.is_file():
@@ -81,14 +84,18 @@ def read_metadata(path_or_model) -> dict:
     m = path_or_model if isinstance(path_or_model, onnx.ModelProto) else load_onnx(path_or_model, load_external_data=False)
     return {p.key[len(META_PREFIX):]: p.value for p in m.metadata_props if p.key.startswith(META_PREFIX)}
 
-def matches_metadata(path, **expected) -> bool:
+def matches_metadata(path, # the .onnx file
+                     **expected, # provenance keys and the values they must have
+                    ) -> bool:
     "Whether `path` is a readable ONNX file whose stored provenance has these values (to reuse it instead of rebuilding)."
     if not Path(path).exists(): return False
     try: meta = read_metadata(path)
     except OnnxFileError: return False
     return all(meta.get(k) == str(v) for k, v in expected.items())
 
-def write_metadata(m:onnx.ModelProto, meta:dict) -> onnx.ModelProto:
+def write_metadata(m:onnx.ModelProto, # the model to stamp
+                   meta:dict, # provenance to store (values become strings)
+                  ) -> onnx.ModelProto:
     "Add (or replace) transformer-opt provenance in `m`."
     keep = [p for p in m.metadata_props if not (p.key.startswith(META_PREFIX) and p.key[len(META_PREFIX):] in meta)]
     del m.metadata_props[:]
@@ -97,7 +104,10 @@ def write_metadata(m:onnx.ModelProto, meta:dict) -> onnx.ModelProto:
     return m
 
 # %% ../nbs/01_export.ipynb #22527ec0
-def as_model_inputs(dummy_input, lm:LoadedModel, seq_len:int=16) -> dict[str, torch.Tensor]:
+def as_model_inputs(dummy_input, # None, text, list of texts, tensor/array of ids, a tuple (ids, mask) or a dict
+                    lm:LoadedModel, # the loaded model (tokenizer, config)
+                    seq_len:int=16, # tokens per row when text is given
+                   ) -> dict[str, torch.Tensor]:
     "Turn text, a dict of tensors, a tuple of tensors or None into the model's named int64 inputs."
     names = input_names(lm.config)
     if dummy_input is None: return random_inputs(lm.config, 2, seq_len)
@@ -128,6 +138,35 @@ def _dynamic_shapes(names, out):
     axes = {0: "batch", 1: "sequence"}
     return {n: axes for n in [*names, out]}
 
+# %% ../nbs/01_export.ipynb #bbd23556
+def _run_exporter(wrapper, args, tmp, names, out, opset, dynamo):
+    "torch.onnx.export with the warnings that tracing is expected to raise silenced, by category and message."
+    with warnings.catch_warnings(), torch.no_grad():
+        # expected while tracing with the TorchScript exporter, which is chosen on purpose (ORT fuses its graph):
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # "legacy TorchScript-based ONNX export"
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # Python booleans in HF model code
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator")  # exported as Gather/Slice
+        if dynamo:
+            d = {n: {0: torch.export.Dim("batch", min=1, max=4096), 1: torch.export.Dim("sequence", min=2, max=8192)}
+                 for n in names}
+            prog = torch.onnx.export(wrapper, args, dynamo=True, input_names=names, output_names=[out],
+                                     opset_version=opset, dynamic_shapes=tuple(d[n] for n in names))
+            prog.save(str(tmp))
+        else:
+            torch.onnx.export(wrapper, args, str(tmp), input_names=names, output_names=[out],
+                              dynamic_axes=_dynamic_shapes(names, out), opset_version=opset,
+                              do_constant_folding=True, dynamo=False)
+
+def _at_opset(m:onnx.ModelProto, opset:int) -> onnx.ModelProto:
+    "`m` at `opset`: the dynamo exporter may write a newer one, converted here."
+    got = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+    if got == opset: return m
+    try: return onnx.version_converter.convert_version(m, opset)
+    except Exception as e:
+        raise ExportError(f"The exporter wrote opset {got} and it could not be converted to {opset}: {e}. "
+                          "Use the TorchScript exporter (dynamo=False) for this opset.") from e
+
+# %% ../nbs/01_export.ipynb #aa405251
 def export_to_onnx(model:torch.nn.Module, # the PyTorch encoder (eval mode)
                 path, # where to write the .onnx file; its folder must exist
                 inputs:dict, # named example inputs (see `as_model_inputs`)
@@ -146,35 +185,14 @@ def export_to_onnx(model:torch.nn.Module, # the PyTorch encoder (eval mode)
     wrapper = _SingleOutput(model, names).eval()
     args = tuple(inputs[n] for n in names)
     with atomic_path(path) as tmp:
-        try:
-            with warnings.catch_warnings(), torch.no_grad():
-                # expected while tracing with the TorchScript exporter, which is chosen on purpose (ORT fuses its graph):
-                warnings.filterwarnings("ignore", category=DeprecationWarning)  # "legacy TorchScript-based ONNX export"
-                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # Python booleans in HF model code
-                warnings.filterwarnings("ignore", message="Exporting aten::index operator")  # exported as Gather/Slice
-                if dynamo:
-                    d = {n: {0: torch.export.Dim("batch", min=1, max=4096), 1: torch.export.Dim("sequence", min=2, max=8192)}
-                         for n in names}
-                    prog = torch.onnx.export(wrapper, args, dynamo=True, input_names=names, output_names=[out],
-                                             opset_version=opset, dynamic_shapes=tuple(d[n] for n in names))
-                    prog.save(str(tmp))
-                else:
-                    torch.onnx.export(wrapper, args, str(tmp), input_names=names, output_names=[out],
-                                      dynamic_axes=_dynamic_shapes(names, out), opset_version=opset,
-                                      do_constant_folding=True, dynamo=False)
+        try: _run_exporter(wrapper, args, tmp, names, out, opset, dynamo)
         except Exception as e:
             raise ExportError(f"Exporting {type(model).__name__} at opset {opset} with the "
                               f"{'dynamo' if dynamo else 'TorchScript'} exporter failed: {type(e).__name__}: "
                               f"{str(e).splitlines()[0][:300] if str(e) else ''}. Try the other exporter or opset 17.") from e
         finally:
             model.train(was_training)
-        m = onnx.load(str(tmp))
-        got = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
-        if got != opset:  # the dynamo exporter may write a newer opset; convert to the one asked for
-            try: m = onnx.version_converter.convert_version(m, opset)
-            except Exception as e:
-                raise ExportError(f"The exporter wrote opset {got} and it could not be converted to {opset}: {e}. "
-                                  "Use the TorchScript exporter (dynamo=False) for this opset.") from e
+        m = _at_opset(onnx.load(str(tmp)), opset)
         meta = dict(exporter="dynamo" if dynamo else "torchscript", opset=opset, torch=torch.__version__,
                     transformers=transformers.__version__, inputs=",".join(names), output=out,
                     attn_implementation=getattr(model.config, "_attn_implementation", "unknown"),
@@ -188,7 +206,10 @@ def export_to_onnx(model:torch.nn.Module, # the PyTorch encoder (eval mode)
 # %% ../nbs/01_export.ipynb #6e576282
 VALIDATION_SHAPES = ((1, 9), (3, 37))
 
-def onnx_forward(path, inputs:dict, providers=("CPUExecutionProvider",)) -> np.ndarray:
+def onnx_forward(path, # the .onnx file
+                 inputs:dict, # name -> tensor or array
+                 providers=("CPUExecutionProvider",), # ONNX Runtime providers, in order of preference
+                ) -> np.ndarray:
     "Run an ONNX file once with ONNX Runtime and return its (only) output."
     ort = require_onnxruntime()
     sess = ort.InferenceSession(str(path), providers=list(providers))
@@ -196,7 +217,13 @@ def onnx_forward(path, inputs:dict, providers=("CPUExecutionProvider",)) -> np.n
             for i in sess.get_inputs()}
     return sess.run(None, feed)[0]
 
-def validate_export(model:torch.nn.Module, path, config, shapes=VALIDATION_SHAPES, atol:float=1e-4, seed:int=1) -> dict:
+def validate_export(model:torch.nn.Module, # the PyTorch encoder
+                    path, # its ONNX export
+                    config, # the model's config
+                    shapes=VALIDATION_SHAPES, # (batch, seq) pairs to compare at
+                    atol:float=1e-4, # largest absolute difference allowed
+                    seed:int=1, # for the random ids
+                   ) -> dict:
     "Max abs difference between PyTorch and the ONNX file per (batch, seq) shape; `ExportError` above `atol`."
     res = {}
     for b, s in shapes:
@@ -210,7 +237,10 @@ def validate_export(model:torch.nn.Module, path, config, shapes=VALIDATION_SHAPE
     return res
 
 # %% ../nbs/01_export.ipynb #33909ac9
-def small_variant(name:str, layers:int=2, seed:int=0) -> LoadedModel:
+def small_variant(name:str, # a name in ARCHITECTURES
+                  layers:int=2, # encoder layers to keep
+                  seed:int=0, # for the random weights
+                 ) -> LoadedModel:
     "A shallow random-weights copy of an architecture in `ARCHITECTURES`, for quick tests."
     from transformer_opt.core import load_config, _model_cls
     cfg, _ = load_config(name)

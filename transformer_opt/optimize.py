@@ -61,6 +61,7 @@ def _miss_reason(meta:dict) -> str:
         return "the model was exported by the dynamo exporter, whose graph ORT does not fuse: export with dynamo=False"
     return "the attention subgraph did not match ORT's patterns (unusual architecture or export)"
 
+# %% ../nbs/02_optimize.ipynb #a94ab93b
 def apply_fusions(onnx_path, # the FP32 export
          out_path, # where to write the fused FP32 model
          config, # the model's transformers configuration (heads, hidden size, model type)
@@ -106,7 +107,8 @@ def apply_fusions(onnx_path, # the FP32 export
     return rep
 
 # %% ../nbs/02_optimize.ipynb #ded48b80
-def to_fp16(onnx_path, out_path,
+def to_fp16(onnx_path, # the FP32 model
+            out_path, # where to write the FP16 model
             keep_io_types:bool=True, # inputs and outputs stay as exported (int64 ids in, float32 out)
             op_block_list:list|None=None, # operator types to keep in FP32 (default: ORT's own list)
             fused:bool=True, # the input is a fused model (use ORT's converter); False: onnxconverter-common, plain
@@ -143,7 +145,9 @@ def ffn_output_matmuls(model:onnx.ModelProto) -> list[str]:
             prod.get(j) is not None and prod[j].op_type == "Erf" for j in prod[i].input) for i in n.input)
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and is_gelu(prod.get(n.input[0]))]
 
-def quantize_int8(onnx_path, out_path,
+# %% ../nbs/02_optimize.ipynb #41a529fc
+def quantize_int8(onnx_path, # the FP32 model (fused or not)
+                  out_path, # where to write the INT8 model
                   per_channel:bool=True, # one scale per output channel; per-tensor (False) fails the gate on MiniLM
                   keep_fp32="ffn-output", # nodes left in FP32: 'ffn-output' (MatMuls after GELU), a list of names, or None
                  ) -> Path:
@@ -206,7 +210,11 @@ class GateResult:
         s += f"  argmax agreement={self.argmax_agreement:.2%}" if self.argmax_agreement is not None else ""
         return s + (f"  [{self.basis}]" if self.basis else "")
 
-def compare_outputs(ref:np.ndarray, out:np.ndarray, mask:np.ndarray|None=None) -> dict:
+# %% ../nbs/02_optimize.ipynb #bd5f93f6
+def compare_outputs(ref:np.ndarray, # the reference output (PyTorch FP32)
+                    out:np.ndarray, # the output to judge
+                    mask:np.ndarray|None=None, # attention mask: judge real tokens only (token outputs)
+                   ) -> dict:
     "Max abs diff, per-vector cosine (mean, min), finiteness and argmax agreement of `out` against `ref`."
     ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
     if ref.shape != out.shape: raise InputError(f"Output shapes differ: reference {ref.shape}, got {out.shape}.")
@@ -266,6 +274,7 @@ def _per_text(path, lm, texts, providers, max_length, batch_size=32):
         for r, j in enumerate(idx): refs[j], outs[j] = ref[r], out[r]
     return np.stack(refs), np.stack(outs), worst
 
+# %% ../nbs/02_optimize.ipynb #bcbaa583
 def check_accuracy(path, # the ONNX variant
                    lm:LoadedModel, # the PyTorch model it was made from
                    precision:str, # which thresholds: 'fp32', 'fp16' or 'int8'
@@ -311,6 +320,30 @@ def _pooling_tag(meta):
     return f"-{meta['pooling']}pool{'-norm' if meta.get('normalize') == 'True' else ''}" if "pooling" in meta else ""
 _THRESHOLD_KEYS = {"max_abs_diff", "min_cosine", "min_argmax_agreement"}
 
+# %% ../nbs/02_optimize.ipynb #b272bb7b
+def _check_optimize_args(precision, device, opset, op_block_list, thresholds):
+    "`optimize`'s arguments, checked before any work."
+    check_choice("precision", precision, ("auto", *GATES))
+    check_choice("device", device, DEVICES)
+    check_int("opset", opset, 12, 18)
+    if op_block_list is not None and not (isinstance(op_block_list, (list, tuple)) and all(isinstance(o, str) for o in op_block_list)):
+        raise InputError(f"op_block_list must be a list of ONNX operator names such as ['Softmax'], got {op_block_list!r}.")
+    if thresholds is not None and (not isinstance(thresholds, dict) or set(thresholds) - _THRESHOLD_KEYS):
+        raise InputError(f"thresholds must be a dict with keys from {sorted(_THRESHOLD_KEYS)}, got {thresholds!r}.")
+
+@patch
+def _gate(self:TransformerOptimizationToolkit, out:Path, precision:str, thresholds:dict|None):
+    "Judge `out` against PyTorch FP32; a file that fails is renamed `.failed.onnx` and an `AccuracyGateError` raised."
+    x = None if self.lm.weights == "real" and self.tokenizer is not None else _gate_inputs(self.lm)
+    g = check_accuracy(out, self.lm, precision, thresholds=thresholds, inputs=x)
+    self.gates[out.name] = g
+    if not g.passed:
+        failed = out.with_name(out.stem + ".failed.onnx"); os.replace(out, failed)
+        raise AccuracyGateError(f"{out.name} failed its accuracy gate against PyTorch FP32 ({g}); it was moved to "
+                                f"{failed.name} and will not be used. Try op_block_list for FP16 or per_channel "
+                                "for INT8, or relax `thresholds` if the difference is acceptable.")
+
+# %% ../nbs/02_optimize.ipynb #c039786b
 @patch
 def optimize(self:TransformerOptimizationToolkit,
              precision:str="auto", # 'fp32', 'fp16', 'int8', or 'auto' (per device, see `choose_recipe`)
@@ -325,13 +358,7 @@ def optimize(self:TransformerOptimizationToolkit,
              source=None, # an FP32 export to start from (one that pools in its graph, say); default: `export_onnx(opset=opset)`
             ) -> Path:
     "Export if needed, then fuse and convert to `precision`; return the path of a model that passed its gate."
-    check_choice("precision", precision, ("auto", *GATES))
-    check_choice("device", device, DEVICES)
-    check_int("opset", opset, 12, 18)
-    if op_block_list is not None and not (isinstance(op_block_list, (list, tuple)) and all(isinstance(o, str) for o in op_block_list)):
-        raise InputError(f"op_block_list must be a list of ONNX operator names such as ['Softmax'], got {op_block_list!r}.")
-    if thresholds is not None and (not isinstance(thresholds, dict) or set(thresholds) - _THRESHOLD_KEYS):
-        raise InputError(f"thresholds must be a dict with keys from {sorted(_THRESHOLD_KEYS)}, got {thresholds!r}.")
+    _check_optimize_args(precision, device, opset, op_block_list, thresholds)
     self.work_dir.mkdir(parents=True, exist_ok=True)
     if precision == "auto":
         precision, fuse, why = choose_recipe(device)
@@ -353,17 +380,10 @@ def optimize(self:TransformerOptimizationToolkit,
         src = fused
     if precision == "fp16": to_fp16(src, out, op_block_list=op_block_list, fused=fuse)
     elif precision == "int8": quantize_int8(src, out, per_channel=per_channel)
-    if check:
-        x = None if self.lm.weights == "real" and self.tokenizer is not None else _gate_inputs(self.lm)
-        g = check_accuracy(out, self.lm, precision, thresholds=thresholds, inputs=x)
-        self.gates[out.name] = g
-        if not g.passed:
-            failed = out.with_name(out.stem + ".failed.onnx"); os.replace(out, failed)
-            raise AccuracyGateError(f"{out.name} failed its accuracy gate against PyTorch FP32 ({g}); it was moved to "
-                                    f"{failed.name} and will not be used. Try op_block_list for FP16 or per_channel "
-                                    "for INT8, or relax `thresholds` if the difference is acceptable.")
+    if check: self._gate(out, precision, thresholds)
     return out
 
+# %% ../nbs/02_optimize.ipynb #b8272996
 def _gate_inputs(lm):
     "Inputs for the token-level gate of random weights: the gate sentences, or random ids with one padded row."
     if lm.tokenizer is not None: return tokenize(lm.tokenizer, GATE_SENTENCES, seq_len=48, config=lm.config)

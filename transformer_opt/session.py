@@ -1,4 +1,5 @@
-"""Create ONNX Runtime sessions that run where you asked, and a runner with plain, IO-binding and CUDA-graph modes.
+"""Create ONNX Runtime sessions that run where you asked (nodes placed on the CPU inside a CUDA session are found and
+named), and a runner with plain, IO-binding and CUDA-graph modes that refuses bad inputs before ONNX Runtime sees them.
 
 Docs: https://transformer-opt.github.io/transformer-opt/session.html.md"""
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from fastcore.basics import patch
 from .core import (ToolkitError, InputError, require_onnxruntime, check_choice, check_int,
                                   check_model_inputs, physical_cores, resolve_device)
 from .export import OnnxFileError, load_onnx, read_metadata
@@ -130,7 +132,11 @@ def cpu_compute_nodes(placement:dict, # from `parse_placement`
     nodes = cpu["nodes"] or [(n.op_type, n.name) for n in m.graph.node]  # 'All nodes placed on [CPU]': every node
     return [(op, name) for op, name in nodes if not shape_work(op, name)]
 
-def enforce_placement(log:str, target:str, path, cpu_nodes:str="error") -> tuple[dict, list]:
+def enforce_placement(log:str, # ONNX Runtime's verbose log of the session's creation
+                      target:str, # the provider asked for
+                      path, # the model file, for the message
+                      cpu_nodes:str="error", # 'error', 'warn' or 'allow' for nodes computing on the CPU
+                     ) -> tuple[dict, list]:
     "Parse the placement from `log`; raise (or warn, per `cpu_nodes`) when nodes compute on the CPU instead of `target`."
     placement = parse_placement(log)
     bad = cpu_compute_nodes(placement, target, path)
@@ -191,7 +197,10 @@ def create_session(path, # the .onnx file
 # %% ../nbs/03_session.ipynb #0a91fc33
 class ShapeCache:
     "A small LRU cache keyed by (batch, sequence) shape; `make(shape)` builds a missing entry."
-    def __init__(self, make, maxsize:int=4):
+    def __init__(self,
+                 make, # builds the entry for a shape not yet cached
+                 maxsize:int=4, # entries kept; the least recently used goes first
+                ):
         if maxsize < 1: raise InputError("The shape cache needs room for at least one shape.")
         self.make, self.maxsize, self.d, self.built = make, maxsize, OrderedDict(), 0
     def __getitem__(self, shape):
@@ -223,9 +232,11 @@ def vocab_limits(model:onnx.ModelProto) -> dict:
 _ONNX2TORCH = {1: torch.float32, 10: torch.float16, 7: torch.int64, 6: torch.int32}  # ONNX TensorProto types
 MODES = ("plain", "iobinding", "cudagraph")
 
+# %% ../nbs/03_session.ipynb #2ce0c44d
 class Runner:
     "Run an ONNX encoder on batches, in 'plain', 'iobinding' or 'cudagraph' mode."
-    def __init__(self, path, # the .onnx file
+    def __init__(self, # the .onnx file
+                 path, # the .onnx file
                  device:str="auto", # 'auto', 'cpu' or 'cuda'
                  mode:str="plain", # 'plain', 'iobinding' or 'cudagraph' (CUDA only)
                  max_shapes:int=4, # shapes kept (IO buffers, or captured graphs) in the LRU cache
@@ -259,61 +270,74 @@ class Runner:
         return tuple(b if d == "batch" else s if d == "sequence" else d if isinstance(d, int) else
                      (b if i == 0 else s) for i, d in enumerate(self._out_dims))
 
-    def _make_slot(self, shape):
-        "Per-shape state: bound input/output buffers (and for CUDA graphs, the session that captured them)."
-        b, s = shape
-        tdev = torch.device("cuda" if self.device == "cuda" else "cpu")
-        run_options = None
-        if self.mode == "cudagraph":
-            if self.graphs >= self.max_graphs:  # graphs of evicted shapes can never run again: free them all
-                self.shapes.d.clear(); self.graphs = 0
-                self.session = create_session(self.path, "cuda", cuda_graph=True, **self.session_kw)
-            run_options = require_onnxruntime().RunOptions()
-            run_options.add_run_config_entry("gpu_graph_id", str(self.graphs))
-            self.graphs += 1
-        sess = self.session
-        ins = {n: torch.zeros((b, s), dtype=torch.int64, device=tdev) for n in self.input_names}
-        out = torch.empty(self._out_shape(b, s), dtype=self.output_dtype, device=tdev)
-        bind = sess.io_binding()
-        dt, did = ("cuda", tdev.index or 0) if tdev.type == "cuda" else ("cpu", 0)
-        for n, t in ins.items():
-            bind.bind_input(n, dt, did, np.int64, tuple(t.shape), t.data_ptr())
-        bind.bind_output(self.output_name, dt, did, out.numpy().dtype if tdev.type == "cpu" else
-                         (np.float16 if self.output_dtype == torch.float16 else np.float32), tuple(out.shape), out.data_ptr())
-        return dict(session=sess, inputs=ins, output=out, binding=bind, run_options=run_options)
-
-    def __call__(self, inputs:dict):
-        "Run one batch. plain: NumPy out; iobinding/cudagraph: a torch tensor on the device (reused buffer: copy to keep)."
-        if self.check_inputs:
-            check_model_inputs(inputs, self.input_names, self.limits.get("input_ids"), self.limits.get("token_type_ids"))
-        else:
-            missing = [n for n in self.input_names if n not in inputs]
-            if missing: raise InputError(f"Inputs {missing} are missing: the model takes {self.input_names}.")
-        if self.mode == "plain":
-            feed = {n: (inputs[n].cpu().numpy() if isinstance(inputs[n], torch.Tensor) else np.asarray(inputs[n]))
-                    for n in self.input_names}
-            return self.session.run([self.output_name], feed)[0]
-        b, s = tuple(inputs[self.input_names[0]].shape)
-        slot = self.shapes[(b, s)]
-        bound = slot["inputs"]
-        if not all(isinstance(inputs[n], torch.Tensor) and inputs[n].data_ptr() == bound[n].data_ptr()
-                   for n in self.input_names):  # the caller did not write into the bound buffers: copy
-            for n in self.input_names: bound[n].copy_(torch.as_tensor(inputs[n]), non_blocking=True)
-            if self.device == "cuda": torch.cuda.current_stream().synchronize()  # ORT runs on its own stream
-            self.copies += 1
-        slot["session"].run_with_iobinding(slot["binding"], slot["run_options"])
-        return slot["output"]
-
-    def buffers(self, batch_size:int, seq_len:int) -> dict:
-        "The bound input tensors for this shape: write inputs into them and pass them back to skip the per-call copy."
-        if self.mode == "plain": raise InputError("Plain mode has no bound buffers: use mode='iobinding' or 'cudagraph'.")
-        return self.shapes[(batch_size, seq_len)]["inputs"]
-
     def __repr__(self):
         return f"Runner({self.path.name}, device={self.device}, mode={self.mode}, providers={self.info and self.info.providers})"
 
+# %% ../nbs/03_session.ipynb #8aedbe2c
+@patch
+def _make_slot(self:Runner, shape):
+    "Per-shape state: bound input/output buffers (and for CUDA graphs, the session that captured them)."
+    b, s = shape
+    tdev = torch.device("cuda" if self.device == "cuda" else "cpu")
+    run_options = None
+    if self.mode == "cudagraph":
+        if self.graphs >= self.max_graphs:  # graphs of evicted shapes can never run again: free them all
+            self.shapes.d.clear(); self.graphs = 0
+            self.session = create_session(self.path, "cuda", cuda_graph=True, **self.session_kw)
+        run_options = require_onnxruntime().RunOptions()
+        run_options.add_run_config_entry("gpu_graph_id", str(self.graphs))
+        self.graphs += 1
+    sess = self.session
+    ins = {n: torch.zeros((b, s), dtype=torch.int64, device=tdev) for n in self.input_names}
+    out = torch.empty(self._out_shape(b, s), dtype=self.output_dtype, device=tdev)
+    bind = sess.io_binding()
+    dt, did = ("cuda", tdev.index or 0) if tdev.type == "cuda" else ("cpu", 0)
+    for n, t in ins.items():
+        bind.bind_input(n, dt, did, np.int64, tuple(t.shape), t.data_ptr())
+    bind.bind_output(self.output_name, dt, did, out.numpy().dtype if tdev.type == "cpu" else
+                     (np.float16 if self.output_dtype == torch.float16 else np.float32), tuple(out.shape), out.data_ptr())
+    return dict(session=sess, inputs=ins, output=out, binding=bind, run_options=run_options)
+
+# %% ../nbs/03_session.ipynb #48e403e1
+@patch
+def __call__(self:Runner, inputs:dict):
+    "Run one batch. plain: NumPy out; iobinding/cudagraph: a torch tensor on the device (reused buffer: copy to keep)."
+    if self.check_inputs:
+        check_model_inputs(inputs, self.input_names, self.limits.get("input_ids"), self.limits.get("token_type_ids"))
+    else:
+        missing = [n for n in self.input_names if n not in inputs]
+        if missing: raise InputError(f"Inputs {missing} are missing: the model takes {self.input_names}.")
+    if self.mode == "plain":
+        feed = {n: (inputs[n].cpu().numpy() if isinstance(inputs[n], torch.Tensor) else np.asarray(inputs[n]))
+                for n in self.input_names}
+        return self.session.run([self.output_name], feed)[0]
+    b, s = tuple(inputs[self.input_names[0]].shape)
+    slot = self.shapes[(b, s)]
+    bound = slot["inputs"]
+    if not all(isinstance(inputs[n], torch.Tensor) and inputs[n].data_ptr() == bound[n].data_ptr()
+               for n in self.input_names):  # the caller did not write into the bound buffers: copy
+        for n in self.input_names: bound[n].copy_(torch.as_tensor(inputs[n]), non_blocking=True)
+        if self.device == "cuda": torch.cuda.current_stream().synchronize()  # ORT runs on its own stream
+        self.copies += 1
+    slot["session"].run_with_iobinding(slot["binding"], slot["run_options"])
+    return slot["output"]
+
+@patch
+def buffers(self:Runner,
+            batch_size:int, # rows of the shape
+            seq_len:int, # tokens of the shape
+           ) -> dict:
+    "The bound input tensors for this shape: write inputs into them and pass them back to skip the per-call copy."
+    if self.mode == "plain": raise InputError("Plain mode has no bound buffers: use mode='iobinding' or 'cudagraph'.")
+    return self.shapes[(batch_size, seq_len)]["inputs"]
+
 # %% ../nbs/03_session.ipynb #57a3581e
-def tune_threads(path, inputs:dict, candidates=None, warmup:int=2, iters:int=5) -> dict:
+def tune_threads(path, # the .onnx file
+                 inputs:dict, # one batch to time
+                 candidates=None, # thread counts to try (default: 1, half, all physical cores, all CPUs)
+                 warmup:int=2, # untimed calls per count
+                 iters:int=5, # timed calls per count
+                ) -> dict:
     "Median latency (ms) per intra-op thread count on the CPU, and the best count."
     check_int("warmup", warmup, 0); check_int("iters", iters)
     cores = physical_cores()

@@ -1,4 +1,5 @@
-"""Speedup, throughput, latency, memory and the latency-throughput frontier, drawn from a results JSON.
+"""Speedup, throughput, latency, memory and the latency-throughput frontier, drawn from a results JSON, and texts/s over
+a real corpus; each chart names its device, model and weights, so a figure never travels without its provenance.
 
 Docs: https://transformer-opt.github.io/transformer-opt/viz.html.md"""
 
@@ -75,17 +76,26 @@ def _bar_chart(res, col, fmt, ylabel, title, path, seq_len, baseline_line=False)
     ax.set_ylabel(ylabel)
     return _finish(fig, ax, title, res.meta, s, path)
 
-def plot_speedup(res:BenchResult, path=None, seq_len=None):
+def plot_speedup(res:BenchResult, # a `BenchResult`
+                 path=None, # the .png to write (None: only return the figure)
+                 seq_len=None, # which sequence length (default: 128 if measured, else the largest)
+                ):
     "Speedup of each engine over PyTorch FP32 (p50 latency ratio, same run), per batch size."
     return _bar_chart(res, "speedup_vs_baseline", "{:.1f}x", "speedup over PyTorch FP32 (x, higher is better)",
                       "Speedup over PyTorch FP32", path, seq_len, baseline_line=True)
 
-def plot_throughput(res:BenchResult, path=None, seq_len=None):
+def plot_throughput(res:BenchResult, # a `BenchResult`
+                    path=None, # the .png to write (None: only return the figure)
+                    seq_len=None, # which sequence length (default: 128 if measured, else the largest)
+                   ):
     "Sequences per second of each engine, per batch size (at p50 latency)."
     return _bar_chart(res, "throughput_seq_per_s", "{:.0f}", "throughput (sequences / s, higher is better)",
                       "Throughput", path, seq_len)
 
-def plot_latency(res:BenchResult, path=None, seq_len=None):
+def plot_latency(res:BenchResult, # a `BenchResult`
+                 path=None, # the .png to write (None: only return the figure)
+                 seq_len=None, # which sequence length (default: 128 if measured, else the largest)
+                ):
     "p50 latency per engine and batch size, with whiskers to p99 (log scale)."
     df, s = _frame(res, seq_len)
     fig, ax = plt.subplots(figsize=(10.5, 4.8))
@@ -103,7 +113,11 @@ def plot_latency(res:BenchResult, path=None, seq_len=None):
     ax.set_ylabel("latency (ms, p50 bar, p99 whisker; log scale)")
     return _finish(fig, ax, "Latency", res.meta, s, path)
 
-def plot_memory(res:BenchResult, path=None, seq_len=None):
+# %% ../nbs/07_viz.ipynb #a16dca79
+def plot_memory(res:BenchResult, # a `BenchResult`
+                path=None, # the .png to write (None: only return the figure)
+                seq_len=None, # which sequence length (default: 128 if measured, else the largest)
+               ):
     "Device memory per engine (fresh process each; host memory on CPU) beside its weight bytes."
     df = pd.DataFrame(res.rows).drop_duplicates("engine")
     gpu = df.get("gpu_mem_mb", pd.Series(dtype=float)).notna().any()
@@ -127,7 +141,11 @@ def plot_memory(res:BenchResult, path=None, seq_len=None):
     ax.grid(axis="x", alpha=0.3)
     return _finish(fig, ax, title, res.meta, shape[1] if isinstance(shape, (list, tuple)) else None, path)
 
-def plot_tradeoff(res:BenchResult, path=None, seq_len=None):
+# %% ../nbs/07_viz.ipynb #c0ddf756
+def plot_tradeoff(res:BenchResult, # a `BenchResult`
+                  path=None, # the .png to write (None: only return the figure)
+                  seq_len=None, # which sequence length (default: 128 if measured, else the largest)
+                 ):
     "Latency against throughput for every engine across batch sizes: the efficiency frontier (up and left is better)."
     df, s = _frame(res, seq_len)
     fig, ax = plt.subplots(figsize=(10.5, 4.8))
@@ -148,7 +166,10 @@ def plot_tradeoff(res:BenchResult, path=None, seq_len=None):
 CHARTS = {"chart_speedup.png": plot_speedup, "chart_throughput.png": plot_throughput, "chart_latency.png": plot_latency,
           "chart_memory.png": plot_memory, "chart_tradeoff.png": plot_tradeoff}
 
-def plot_all(res, out_dir="images", seq_len=None) -> list[Path]:
+def plot_all(res, # a `BenchResult`
+             out_dir="images", # folder for the .png files
+             seq_len=None, # which sequence length (default: 128 if measured, else the largest)
+            ) -> list[Path]:
     "Draw the five charts of a `BenchResult` (or a results JSON path) into `out_dir`; return their paths."
     if not isinstance(res, BenchResult): res = BenchResult.load(res)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +181,9 @@ def plot_all(res, out_dir="images", seq_len=None) -> list[Path]:
 # %% ../nbs/07_viz.ipynb #507df964
 CORPUS_COLORS = {"sentence-transformers": "#555555", "onnx-padded": "#9ecae1", "engine-fp32": "#3182bd", "engine": "#31a354"}
 
-def plot_corpus(res:BenchResult, path=None):
+def plot_corpus(res:BenchResult, # a corpus `BenchResult` (`corpus_benchmark`)
+                path=None, # the .png to write (None: only return the figure)
+               ):
     "Token-length histogram of the corpus beside each engine's real tokens/s (speedup and worst cosine on the bars)."
     if not isinstance(res, BenchResult): res = BenchResult.load(res)
     m, df = res.meta, pd.DataFrame(res.rows)
