@@ -178,8 +178,9 @@ class ScaleReport:
         return s
 
 # %% ../nbs/05_scale.ipynb #386ab467
-def check_output_dir(path) -> Path:
-    "A Ray run writes a folder of Parquet files: `path` must be new (or an empty folder) in a writable folder."
+def check_output_dir(path) -> Path|str:
+    "A Ray run writes a folder of Parquet files: `path` must be new (or an empty folder) in a writable folder; URIs pass."
+    if "://" in str(path): return str(path)  # s3://, gs://, file://: checked by Ray's writer
     p = Path(path)
     if p.suffix.lower() in (".npy", ".jsonl", ".parquet"):
         raise InputError(f"A Ray run writes a folder of Parquet files, and '{p}' names a file: name a folder instead.")
@@ -246,18 +247,21 @@ def _pipeline(engine, files, root, field, id_field, workers, threads, gpus, skip
         batch_size=batch_rows, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1 if gpus else threads, num_gpus=gpus or None)
 
-def _write(ds, out:Path):
+def _write(ds, out:Path|str):
     "Parquet into a hidden sibling folder, renamed to `out` when complete; a worker's `ToolkitError` re-raised as such."
-    part = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    uri = isinstance(out, str)  # object stores have no rename: Ray's writer writes there directly
+    part = out if uri else out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
         ds.write_parquet(str(part), ray_remote_args=dict(num_cpus=0))
-        if out.exists(): out.rmdir()  # empty, as checked
-        part.rename(out)
+        if not uri:
+            if out.exists(): out.rmdir()  # empty, as checked
+            part.rename(out)
     except Exception as e:
         err = worker_error(e)
         if err is None: raise
         raise type(err)(str(err)) from None
-    finally: shutil.rmtree(part, ignore_errors=True)
+    finally:
+        if not uri: shutil.rmtree(part, ignore_errors=True)
 
 # %% ../nbs/05_scale.ipynb #35a06fe4
 def ray_run(engine:InferenceEngine, # a built engine (`tk.engine(...)`): its optimized file is what the workers run
