@@ -248,15 +248,16 @@ def encode(self:InferenceEngine,
           ) -> np.ndarray:
     "One row per text, in input order: embeddings, or logits for a classifier. See `.report` and `.lengths` (tokens per text)."
     valid = check_texts(texts, skip_invalid, positions)
+    ok, rows = set(valid), np.asarray(valid, dtype=np.int64)
     rep, t0 = RunReport(skipped=[(positions[i] if positions is not None else i) for i in range(len(texts))
-                                 if i not in set(valid)]), time.perf_counter()
+                                 if i not in ok]), time.perf_counter()
     ids, rep.truncated = self._tokenize([texts[i] for i in valid]) if valid else ([], 0)
     out = None
     with tqdm(total=len(valid), desc="encode", disable=not progress, unit="text") as bar:
         for idx, L in plan_batches([len(t) for t in ids], self.max_batch_tokens, self.max_batch_size, self.buckets):
             y, b = self._run_batch([ids[i] for i in idx], L)
             if out is None: out = np.full((len(texts), y.shape[-1]), np.nan, np.float32)
-            out[np.asarray(valid)[idx]] = y
+            out[rows[idx]] = y
             rep.batches += 1; rep.padded_tokens += b * L; rep.shapes.add((b, L)); bar.update(len(idx))
     self.lengths = np.zeros(len(texts), np.int32)
     if valid: self.lengths[valid] = [len(t) for t in ids]
