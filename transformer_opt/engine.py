@@ -274,6 +274,13 @@ def softmax(logits:np.ndarray) -> np.ndarray:
     return p / p.sum(1, keepdims=True)
 
 @patch
+def top_labels(self:InferenceEngine, logits:np.ndarray) -> tuple[list, np.ndarray]:
+    "Each row's top class name (config.id2label, else its index) and softmax probability (NaN for a skipped row)."
+    p, names = softmax(logits), self.id2label or {}
+    k = np.nan_to_num(p, nan=-1).argmax(1)
+    return [names.get(int(c), str(int(c))) for c in k], np.take_along_axis(p, k[:, None], 1)[:, 0]
+
+@patch
 def classify(self:InferenceEngine,
              texts, # a list of strings
              skip_invalid:bool=False, # skip empty or non-string items (None in their place)
@@ -283,10 +290,9 @@ def classify(self:InferenceEngine,
     if self.meta.get("task") != "classification":
         raise InputError("This engine's model is an encoder, not a classifier: use encode() for embeddings.")
     logits = self.encode(texts, skip_invalid, progress)
-    p = softmax(logits)
-    names = self.id2label or {}
-    return [None if np.isnan(l).any() else dict(label=names.get(int(k), str(int(k))), score=float(q[k]), logits=l.tolist())
-            for l, q, k in zip(logits, p, np.nan_to_num(p, nan=-1).argmax(1))]
+    labels, scores = self.top_labels(logits)
+    return [None if np.isnan(l).any() else dict(label=n, score=float(s), logits=l.tolist())
+            for l, n, s in zip(logits, labels, scores)]
 
 # %% ../nbs/04_engine.ipynb #b212ae0e
 def model_folder(lm:LoadedModel) -> Path | None:
@@ -396,12 +402,12 @@ def _chunks(items, size):
 
 def _jsonl_rows(engine, lines, texts, out):
     "One JSON object per input line: its number, and its embedding, or label, score and logits."
-    if engine.meta.get("task") == "classification": p = softmax(out)
+    classifier = engine.meta.get("task") == "classification"
+    if classifier: labels, scores = engine.top_labels(out)
     for i, (n, y) in enumerate(zip(lines, out)):
         if np.isnan(y).any(): yield dict(line=n, skipped="empty or not a string"); continue
-        if engine.meta.get("task") != "classification": yield dict(line=n, embedding=[round(float(v), 7) for v in y]); continue
-        k = int(np.argmax(y))
-        yield dict(line=n, label=(engine.id2label or {}).get(k, str(k)), score=float(p[i, k]), logits=y.tolist())
+        if not classifier: yield dict(line=n, embedding=[round(float(v), 7) for v in y]); continue
+        yield dict(line=n, label=labels[i], score=float(scores[i]), logits=y.tolist())
 
 # %% ../nbs/04_engine.ipynb #53eac5e3
 def run_file(engine:InferenceEngine, # the engine to run

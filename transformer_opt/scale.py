@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from .core import (InputError, MissingDependencyError, ToolkitError, check_int, check_out_dir,
                                   drop_log_messages)
-from .engine import InferenceEngine, Pooling, run_file, softmax, text_lines
+from .engine import InferenceEngine, Pooling, run_file, text_lines
 
 # %% auto #0
 __all__ = ['LOOPBACK_ENV', 'TEXT_SUFFIXES', 'require_ray', 'init_ray', 'pack_engine', 'unpack_engine', 'EngineWorker',
@@ -108,10 +108,8 @@ class EngineWorker:
         out = self.engine.encode(list(batch["text"]), skip_invalid=self.skip_invalid, positions=list(batch["id"]))
         res = dict(id=batch["id"], tokens=self.engine.lengths, skipped=self.engine.lengths == 0)
         if self.engine.meta.get("task") != "classification": return res | dict(embedding=out)
-        p, names = softmax(out), self.engine.id2label or {}
-        k = np.nan_to_num(p, nan=-1).argmax(1)
-        return res | dict(label=np.array([names.get(int(c), str(int(c))) for c in k], dtype=object),
-                          score=np.take_along_axis(p, k[:, None], 1)[:, 0], logits=out)
+        labels, scores = self.engine.top_labels(out)
+        return res | dict(label=np.array(labels, dtype=object), score=scores, logits=out)
 
 # %% ../nbs/05_scale.ipynb #42f2c282
 TEXT_SUFFIXES = (".txt", ".jsonl", ".ndjson")
@@ -296,10 +294,10 @@ def ray_run(engine:InferenceEngine, # a built engine (`tk.engine(...)`): its opt
     finally:
         if started: require_ray().shutdown()
     import pyarrow.parquet as pq
-    t = pq.read_table(str(out), columns=["id", "tokens", "skipped"])
+    t = pq.read_table(str(out), columns=["tokens", "skipped"])  # the ids only of skipped rows, below
     skipped = t["skipped"].to_numpy()
     rep.texts, rep.real_tokens = int((~skipped).sum()), int(t["tokens"].to_numpy().sum())
-    rep.skipped = [i for i, s in zip(t["id"].to_pylist(), skipped) if s]
+    if skipped.any(): rep.skipped = pq.read_table(str(out), columns=["id"], filters=[("skipped", "==", True)])["id"].to_pylist()
     rep.seconds = time.perf_counter() - t0
     return rep
 
