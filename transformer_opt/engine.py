@@ -1,5 +1,6 @@
-"""Run the optimized model on your own texts: length-sorted batches under a token budget, padding per batch, pooling
-as sentence-transformers does it, results in input order, from Python or from files of any size.
+"""Run an optimized model on your own texts with numpy, ONNX Runtime and tokenizers alone: an engine folder loaded and
+checked, length-sorted batches under a token budget, pooling as sentence-transformers does it, results in input
+order, from Python or from files of any size.
 
 Docs: https://transformer-opt.github.io/transformer-opt/engine.html.md"""
 
@@ -7,26 +8,49 @@ Docs: https://transformer-opt.github.io/transformer-opt/engine.html.md"""
 
 # %% ../nbs/04_engine.ipynb #61a5ba2c
 from __future__ import annotations
-import json, time, warnings
+import dataclasses, hashlib, json, os, platform, shutil, time, uuid, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-import torch
-from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import (InputError, LoadedModel, POOLING_MODES, check_choice, check_int,
-                                  check_out_dir, max_positions, minilm_dir, pool_outputs, resolve_device)
-from .export import (TransformerOptimizationToolkit, as_model_inputs, atomic_path, export_to_onnx,
-                                    matches_metadata, read_metadata, validate_export)
-from .optimize import AccuracyGateError, choose_recipe
-from .session import Runner
+from .core import (InputError, OnnxFileError, POOLING_MODES, ToolkitError, atomic_path, check_choice,
+                                  check_int, check_out_dir, cpu_features, cpu_info, cuda_available, pool_outputs,
+                                  require_onnxruntime, resolve_device)
+from .session import ProviderUnavailableError, Runner, _why_no_cuda
 
 # %% auto #0
-__all__ = ['DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'OUTPUT_KINDS', 'Pooling', 'read_pooling', 'PooledEncoder', 'plan_batches',
-           'RunReport', 'check_texts', 'InferenceEngine', 'softmax', 'model_folder', 'text_lines', 'read_texts',
-           'NpyStream', 'run_file']
+__all__ = ['ENGINE_FORMAT', 'ENGINE_JSON', 'MODEL_FILE', 'TASKS', 'DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'ACTIVATIONS',
+           'TOKENIZER_FILES', 'NO_BUILD', 'OUTPUT_KINDS', 'read_tokenizer', 'Pooling', 'plan_batches',
+           'EngineFolderError', 'EngineSpec', 'spec_from_json', 'RunReport', 'check_texts', 'int8_session_config',
+           'pad_batch', 'InferenceEngine', 'softmax', 'file_digest', 'external_data_files', 'replace_folder',
+           'read_spec', 'engine_device', 'text_lines', 'read_texts', 'NpyStream', 'run_file']
 
 # %% ../nbs/04_engine.ipynb #8d84ece6
+def read_tokenizer(source, # tokenizer.json, a folder holding it, a `tokenizers.Tokenizer`, or a transformers fast tokenizer
+                   max_length:int, # texts are truncated to this many tokens (special tokens included)
+                  ):
+    "A `tokenizers.Tokenizer` (a copy) with padding off and truncation at `max_length`."
+    from tokenizers import Tokenizer
+    check_int("max_length", max_length, 2)
+    if isinstance(source, (str, Path)):
+        p = Path(source).expanduser()
+        f = p/"tokenizer.json" if p.is_dir() else p
+        if not f.is_file():
+            raise InputError(f"No tokenizer.json at '{p}': the engine reads a fast tokenizer's file. Save one with a "
+                             "transformers fast tokenizer's `save_pretrained`, or pass a `tokenizers.Tokenizer`.")
+        try: tok = Tokenizer.from_file(str(f))
+        except Exception as e:
+            raise InputError(f"'{f}' is not a tokenizer file that tokenizers can read ({' '.join(str(e).split())[:200]}): "
+                             "save it again with `save_pretrained`.") from e
+    elif isinstance(source, Tokenizer): tok = Tokenizer.from_str(source.to_str())
+    elif hasattr(source, "backend_tokenizer"): tok = Tokenizer.from_str(source.backend_tokenizer.to_str())
+    else: raise InputError(f"tokenizer must be a tokenizer.json path, a folder, a tokenizers.Tokenizer or a transformers "
+                           f"fast tokenizer, got {type(source).__name__}.")
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    return tok
+
+# %% ../nbs/04_engine.ipynb #c6f38f5b
 @dataclass
 class Pooling:
     "How token outputs become one vector per text."
@@ -34,70 +58,6 @@ class Pooling:
     normalize: bool = False   # unit length (cosine similarity becomes a dot product)
 
     def __post_init__(self): check_choice("pooling mode", self.mode, POOLING_MODES)
-
-def read_pooling(folder) -> tuple[Pooling | None, int | None]:
-    "The pooling and maximum sequence length a sentence-transformers `folder` declares; (None, None) for a plain model."
-    f = Path(folder)
-    if not (f/"modules.json").is_file(): return None, None
-    try:
-        mods = json.loads((f/"modules.json").read_text())
-        pool = next((m for m in mods if m.get("type", "").endswith(".Pooling")), None)
-        cfg = json.loads((f/pool["path"]/"config.json").read_text()) if pool else {}
-        st = json.loads((f/"sentence_bert_config.json").read_text()) if (f/"sentence_bert_config.json").is_file() else {}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InputError(f"'{f}' looks like a sentence-transformers folder but its modules could not be read: {e}") from e
-    modes = [m for m in POOLING_MODES if cfg.get(f"pooling_mode_{m}_tokens" if m != "cls" else "pooling_mode_cls_token")]
-    if pool and len(modes) != 1:
-        raise InputError(f"'{f}' pools with {cfg}: only one of mean, CLS or max pooling is supported.")
-    normalize = any(m.get("type", "").endswith(".Normalize") for m in mods)
-    return (Pooling(modes[0] if modes else "cls", normalize) if pool else None), st.get("max_seq_length")
-
-# %% ../nbs/04_engine.ipynb #57001be7
-class PooledEncoder(torch.nn.Module):
-    "An encoder whose output is the pooled sentence embedding, for export with pooling inside the graph."
-    onnx_output_name = "sentence_embedding"
-
-    def __init__(self,
-                 model, # the encoder (token outputs)
-                 pooling:Pooling, # how to pool them
-                ):
-        super().__init__()
-        self.model, self.pooling, self.config = model, pooling, model.config
-
-    def forward(self,
-                input_ids, # token ids (batch, seq)
-                attention_mask, # 1 for real tokens, 0 for padding
-                token_type_ids=None, # segment ids, for models that take them
-               ):
-        kw = {} if token_type_ids is None else dict(token_type_ids=token_type_ids)
-        h = self.model(input_ids=input_ids, attention_mask=attention_mask, **kw)[0]
-        m = attention_mask.unsqueeze(-1).to(h.dtype)
-        if self.pooling.mode == "cls": e = h[:, 0]
-        elif self.pooling.mode == "max": e = h.masked_fill(m == 0, torch.finfo(h.dtype).min).amax(1)
-        else: e = (h * m).sum(1) / m.sum(1).clamp(min=1)
-        if self.pooling.normalize: e = torch.nn.functional.normalize(e, dim=-1)
-        return (e,)
-
-# %% ../nbs/04_engine.ipynb #c6f38f5b
-@patch
-def export_pooled(self:TransformerOptimizationToolkit,
-                  pooling:Pooling, # how to pool (see `read_pooling`)
-                  opset:int=17, # ONNX opset
-                  reuse:bool=True, # return an existing export of the same weights and pooling
-                 ) -> Path:
-    "Export the encoder with pooling inside its graph (output `sentence_embedding`), validated against PyTorch."
-    if self.lm.task != "base": raise InputError("Pooling applies to encoders (task='base'), not to classifiers.")
-    tag = f"{pooling.mode}pool{'-norm' if pooling.normalize else ''}"
-    path = self.work_dir/f"model-fp32-op{opset}-torchscript-{tag}.onnx"
-    meta = dict(model=self.model_name, weights=self.lm.weights, fingerprint=self.fingerprint, task="base",
-                pooling=pooling.mode, normalize=pooling.normalize)
-    if reuse and matches_metadata(path, fingerprint=self.fingerprint, pooling=pooling.mode, normalize=pooling.normalize):
-        return path
-    self.work_dir.mkdir(parents=True, exist_ok=True)
-    wrapped = PooledEncoder(self.model, pooling).eval()
-    export_to_onnx(wrapped, path, as_model_inputs(None, self.lm), opset=opset, metadata=meta)
-    validate_export(wrapped, path, self.config)
-    return path
 
 # %% ../nbs/04_engine.ipynb #e27ce771
 def plan_batches(lengths, # tokens of each text (special tokens included)
@@ -116,6 +76,64 @@ def plan_batches(lengths, # tokens of each text (special tokens included)
         n = max(1, min(max_batch_size, max_batch_tokens // L, len(order) - start))  # a text over budget runs alone
         batches.append((order[start:start + n], L)); start += n
     return batches
+
+# %% ../nbs/04_engine.ipynb #a5be09cb
+ENGINE_FORMAT = 1           # the engine.json format this runtime reads and writes
+ENGINE_JSON, MODEL_FILE = "engine.json", "model.onnx"
+TASKS = ("embed", "classify")
+
+class EngineFolderError(ToolkitError, ValueError):
+    "An engine folder is missing files, was altered, or is of a format this version cannot read."
+
+@dataclass
+class EngineSpec:
+    "The contents of `engine.json`: how to run the folder's model, and where it came from."
+    task: str = "embed"            # 'embed' (sentence embeddings) or 'classify' (logits and labels)
+    inputs: str = "text"           # one text per input; 'text-pair' is reserved for cross-encoders
+    pooling: dict = field(default_factory=lambda: dict(mode="mean", normalize=False, in_graph=False))
+    max_length: int = 128          # texts are truncated to this many tokens
+    max_positions: int | None = None  # the longest sequence the model takes
+    budget: dict = field(default_factory=dict)      # device -> {max_batch_tokens, max_batch_size, ...}
+    labels: list | None = None     # a classifier's class names, by index
+    precision: str = "fp32"        # 'fp32', 'fp16' or 'int8'
+    device: str = "cpu"            # the device it was built and gated for
+    cpu: dict = field(default_factory=dict)         # the build machine's CPU: name and features (INT8 depends on them)
+    gate: dict | None = None       # the accuracy gate's result on the corpus
+    prompts: dict = field(default_factory=dict)     # name -> text put before each input (e5's 'query: ')
+    default_prompt: str | None = None               # the prompt used when none is named
+    dimensions: list | None = None # Matryoshka sizes the model allows besides its full size
+    dense: list = field(default_factory=list)       # Dense layers after pooling: {file, activation, in, out}
+    similarity: str | None = None  # the model's similarity function ('cosine', 'dot')
+    session: dict = field(default_factory=dict)     # ONNX Runtime session config entries the file needs
+    graph: dict = field(default_factory=dict)       # inputs, output, integer_nodes (for the CUDA placement check)
+    provenance: dict = field(default_factory=dict)  # model, weights, fingerprint, versions, fusion, built_at
+    files: dict = field(default_factory=dict)       # file name -> {sha256, bytes}, written by `save`
+    format_version: int = ENGINE_FORMAT
+
+    def to_json(self) -> str: return json.dumps(dataclasses.asdict(self), indent=1, default=str) + "\n"
+
+# %% ../nbs/04_engine.ipynb #60eeaed2
+def spec_from_json(text:str, # the contents of engine.json
+                   where:str="engine.json", # for the messages
+                  ) -> EngineSpec:
+    "Parse and check `engine.json`: a clear `EngineFolderError` for corrupt JSON, an unknown version or bad fields."
+    try: d = json.loads(text)
+    except ValueError as e:
+        raise EngineFolderError(f"'{where}' is not valid JSON ({e}): the folder is corrupt; copy it again or rebuild it "
+                                "(`transformer-opt build MODEL --out DIR`).") from e
+    if not isinstance(d, dict) or "format_version" not in d:
+        raise EngineFolderError(f"'{where}' has no format_version: it is not an engine.json written by transformer-opt.")
+    if d["format_version"] != ENGINE_FORMAT:
+        raise EngineFolderError(f"'{where}' has format version {d['format_version']!r}; this transformer-opt reads version "
+                                f"{ENGINE_FORMAT}. Upgrade transformer-opt (`pip install -U transformer-opt`) or rebuild "
+                                "the folder with this version.")
+    known = {f.name for f in dataclasses.fields(EngineSpec)}
+    try: spec = EngineSpec(**{k: v for k, v in d.items() if k in known})  # keys from a later minor version are ignored
+    except TypeError as e: raise EngineFolderError(f"'{where}' does not fit the engine format: {e}.") from e
+    if spec.task not in TASKS or spec.inputs != "text" or not isinstance(spec.max_length, int) or not isinstance(spec.files, dict):
+        raise EngineFolderError(f"'{where}' asks for task={spec.task!r}, inputs={spec.inputs!r}, max_length="
+                                f"{spec.max_length!r}: this runtime runs tasks {TASKS} on single texts.")
+    return spec
 
 # %% ../nbs/04_engine.ipynb #833bbfb1
 @dataclass
@@ -170,168 +188,340 @@ def check_texts(texts, # a list of strings
 DEFAULT_BUDGETS = {"cpu": dict(max_batch_tokens=2048, max_batch_size=64),
                    "cuda": dict(max_batch_tokens=16384, max_batch_size=256)}
 CUDA_BUCKETS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)  # padded lengths on CUDA, so that graphs are replayed
+ACTIVATIONS = {"Identity": lambda x: x, "Tanh": np.tanh, "ReLU": lambda x: np.maximum(x, 0),
+               "Sigmoid": lambda x: 1 / (1 + np.exp(-x))}  # of sentence-transformers Dense layers
 
-class InferenceEngine:
-    "Run an optimized ONNX encoder on texts: sorted, token-budget batches, pooled, in input order."
-    def __init__(self, path, # the ONNX file (token outputs, pooled embeddings or logits)
-                 tokenizer, # its tokenizer
-                 pooling:Pooling|None=None, # how to pool token outputs (ignored when the file pools, or gives logits)
-                 id2label:dict|None=None, # class names of a classifier
-                 device:str="auto", # 'auto', 'cpu' or 'cuda'
-                 max_length:int=128, # texts are truncated to this many tokens
-                 max_batch_tokens:int|None=None, # token budget per batch (default per device, DEFAULT_BUDGETS)
-                 max_batch_size:int|None=None, # batch size cap (default per device)
-                 buckets=None, # padded lengths (default: CUDA_BUCKETS on CUDA, each batch's own longest on CPU)
-                 cuda_graphs:bool=True, # CUDA: replay one captured graph per (batch, length) shape
-                 threads:int|None=None, # CPU intra-op threads (default: physical cores)
-                ):
-        self.device = resolve_device(device)
-        if tokenizer is None: raise InputError("The engine needs a tokenizer: load a model folder that has one.")
-        self.path, self.tokenizer, self.meta = Path(path), tokenizer, read_metadata(path)
-        d = DEFAULT_BUDGETS[self.device]
-        self.max_batch_tokens = check_int("max_batch_tokens", d["max_batch_tokens"] if max_batch_tokens is None else max_batch_tokens)
-        self.max_batch_size = check_int("max_batch_size", d["max_batch_size"] if max_batch_size is None else max_batch_size)
-        self.max_length = check_int("max_length", max_length, 2, tokenizer.model_max_length if tokenizer.model_max_length < 10**6 else None)
-        self.buckets = tuple(buckets) if buckets is not None else CUDA_BUCKETS if self.device == "cuda" else None
-        mode = ("cudagraph" if cuda_graphs else "iobinding") if self.device == "cuda" else "plain"
-        kw = {} if threads is None else dict(threads=threads)
-        self.runner = Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False, **kw)
-        self.pooled = self.runner._out_dims and len(self.runner._out_dims) == 2
-        self.pooling, self.id2label, self.report = pooling or Pooling("mean"), id2label, RunReport()
-        self.lengths = np.zeros(0, np.int32)  # tokens of each text of the last `encode` call
+def int8_session_config(features:dict|None=None, # `cpu_features()` of the machine that runs the file (default: this one)
+                       ) -> dict:
+    "Session settings that keep dynamic INT8 accurate: U8U8 products on x86 CPUs without VNNI, whose U8S8 path can saturate."
+    f = cpu_features() if features is None else features
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "x86", "i686")
+    return {"session.x64quantprecision": "1"} if x86 and not f.get("int8_fast") else {}
 
-    def __repr__(self):
-        what = "logits" if self.meta.get("task") == "classification" else (
-            f"embeddings ({'pooled in the graph' if self.pooled else self.pooling})")
-        return (f"InferenceEngine({self.path.name}, {self.device}, {what}, max_length={self.max_length}, "
-                f"budget={self.max_batch_tokens} tokens x {self.max_batch_size})")
+def pad_batch(rows:list, # token ids of each text
+              L:int, # padded length
+              b:int|None=None, # batch size (rows beyond len(rows) are fillers: [CLS] [SEP])
+             ) -> tuple[np.ndarray, np.ndarray]:
+    "(input_ids, attention_mask) of shape (b, L) for `rows`."
+    n = len(rows); b = n if b is None else b
+    ids, mask = np.zeros((b, L), np.int64), np.zeros((b, L), np.int64)
+    for r, t in enumerate(rows): ids[r, :len(t)] = t; mask[r, :len(t)] = 1
+    if b > n: ids[n:, :2] = rows[0][0], rows[0][-1]; mask[n:, :2] = 1
+    return ids, mask
 
 # %% ../nbs/04_engine.ipynb #ca787db1
-@patch
-def _tokenize(self:InferenceEngine, texts) -> tuple[list, int]:
-    "Token ids of each text (truncated to max_length) and how many were truncated."
-    ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-    long = [i for i, t in enumerate(ids) if len(t) > self.max_length]
-    if long:
-        cut = self.tokenizer([texts[i] for i in long], truncation=True, max_length=self.max_length)["input_ids"]
-        for i, t in zip(long, cut): ids[i] = t
-    return ids, len(long)
+class InferenceEngine:
+    "Run an optimized ONNX encoder on texts: sorted, token-budget batches, pooled, in input order."
+    def __init__(self,
+                 path, # the ONNX file (token outputs, pooled embeddings or logits)
+                 tokenizer, # tokenizer.json, a folder holding it, a tokenizers.Tokenizer or a transformers fast tokenizer
+                 pooling:Pooling|None=None, # how to pool token outputs (default: the spec's; unused when the file pools)
+                 id2label:dict|None=None, # class names of a classifier (default: the spec's labels)
+                 device:str="auto", # 'auto', 'cpu' or 'cuda'
+                 max_length:int|None=None, # texts are truncated to this many tokens (default: the spec's, 128)
+                 max_batch_tokens:int|None=None, # token budget per batch (default: the spec's for the device, DEFAULT_BUDGETS)
+                 max_batch_size:int|None=None, # batch size cap (likewise)
+                 buckets=None, # padded lengths (default: CUDA_BUCKETS on CUDA, each batch's own longest on CPU)
+                 cuda_graphs:bool=True, # CUDA: replay one captured graph per (batch, length) shape
+                 threads:int|None=None, # CPU intra-op threads (default: `default_threads()`, the cores this process may use)
+                 spec:EngineSpec|None=None, # what the folder says (None: an engine made from a file alone)
+                 dense:list|None=None, # Dense layers after pooling: (weight, bias or None, activation name) each
+                ):
+        self.device, self.path, self.spec = resolve_device(device), Path(path), spec or EngineSpec()
+        self.max_length = check_int("max_length", self.spec.max_length if max_length is None else max_length, 2, self.spec.max_positions)
+        self.tokenizer = read_tokenizer(tokenizer, self.max_length)
+        self.tokenizer_source = Path(tokenizer) if isinstance(tokenizer, (str, Path)) else None
+        b = {**DEFAULT_BUDGETS[self.device], **self.spec.budget.get(self.device, {})}
+        self.max_batch_tokens = check_int("max_batch_tokens", b["max_batch_tokens"] if max_batch_tokens is None else max_batch_tokens)
+        self.max_batch_size = check_int("max_batch_size", b["max_batch_size"] if max_batch_size is None else max_batch_size)
+        self.buckets = tuple(buckets) if buckets is not None else CUDA_BUCKETS if self.device == "cuda" else None
+        self.dense = [(np.asarray(w, np.float32), None if bb is None else np.asarray(bb, np.float32),
+                       check_choice("Dense activation", a, tuple(ACTIVATIONS))) for w, bb, a in (dense or [])]
+        mode = ("cudagraph" if cuda_graphs else "iobinding") if self.device == "cuda" else "plain"
+        kw = dict(threads=threads, config=dict(self.spec.session), shape_nodes=set(self.spec.graph["integer_nodes"])
+                  if "integer_nodes" in self.spec.graph else None)
+        if self.spec.precision == "int8" and self.device == "cpu": kw["config"].update(int8_session_config())
+        self.runner = Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False, **kw)
+        self.meta = self.runner.meta
+        if spec is None and self.meta.get("precision") == "int8" and int8_session_config() and self.device == "cpu":
+            kw["config"].update(int8_session_config())  # a bare INT8 file: its precision is known once it is open
+            self.runner = Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False, **kw)
+        self.precision = self.spec.precision if spec is not None else self.meta.get("precision", "fp32")
+        self.task = "classify" if self.meta.get("task") == "classification" else self.spec.task
+        self.pooled = len(self.runner._out_dims) == 2
+        if self.pooled and self.dense: raise InputError("Dense layers need token outputs or a graph that pools without them.")
+        p = self.spec.pooling
+        self.pooling = pooling or Pooling(p.get("mode", "mean"), bool(p.get("normalize")))
+        self.id2label = id2label or (dict(enumerate(self.spec.labels)) if self.spec.labels else None)
+        self.folder, self.report, self.lengths = None, RunReport(), np.zeros(0, np.int32)
+
+    @property
+    def dim(self) -> int | None:
+        "Columns of each output row (None where the file leaves it symbolic)."
+        if self.dense: return int(self.dense[-1][0].shape[0])
+        d = self.runner._out_dims[-1]
+        return d if isinstance(d, int) else None
+
+    def __repr__(self):
+        what = "logits" if self.task == "classify" else (
+            f"embeddings ({'pooled in the graph' if self.pooled else self.pooling}{', Dense' if self.dense else ''})")
+        return (f"InferenceEngine({self.folder.name if self.folder else self.path.name}, {self.device}, {self.precision}, "
+                f"{what}, max_length={self.max_length}, budget={self.max_batch_tokens} tokens x {self.max_batch_size})")
 
 # %% ../nbs/04_engine.ipynb #329d5133
-@patch
-def _run_batch(self:InferenceEngine, rows:list, L:int) -> tuple[np.ndarray, int]:
-    "Outputs of one batch of token-id lists padded to length `L` (rows beyond len(rows) are fillers), and its batch size."
-    n = len(rows)
-    b = n if self.device != "cuda" else min(1 << (n - 1).bit_length(), max(self.max_batch_size, n))
-    ids = np.zeros((b, L), np.int64); mask = np.zeros((b, L), np.int64)
-    for r, t in enumerate(rows): ids[r, :len(t)] = t; mask[r, :len(t)] = 1
-    if b > n: ids[n:, :2] = rows[0][0], rows[0][-1]; mask[n:, :2] = 1  # fillers: [CLS] [SEP]
-    x = {"input_ids": ids, "attention_mask": mask}
-    if "token_type_ids" in self.runner.input_names: x["token_type_ids"] = np.zeros_like(ids)
-    if self.runner.mode == "plain": out = self.runner(x)
-    else:
-        buf = self.runner.buffers(b, L)
-        for k in buf: buf[k].copy_(torch.from_numpy(x[k]))
-        torch.cuda.current_stream().synchronize()  # ONNX Runtime reads the buffers on a stream of its own
-        out = self.runner(buf).float().cpu().numpy()
-    out = out[:n]
-    if out.ndim == 3: out = pool_outputs(out, mask[:n], self.pooling.mode, self.pooling.normalize)
-    return out, b
+class InferenceEngine(InferenceEngine):
+    def _prefix(self, prompt_name, prompt) -> str:
+        "The text put before each input: `prompt`, the named prompt, or the folder's default ('' without one)."
+        if prompt is not None and prompt_name is not None: raise InputError("Pass prompt_name or prompt, not both.")
+        if prompt is not None:
+            if not isinstance(prompt, str): raise InputError(f"prompt must be a string, got {type(prompt).__name__}.")
+            return prompt
+        name = prompt_name if prompt_name is not None else self.spec.default_prompt
+        if name is None: return ""
+        if name not in self.spec.prompts:
+            raise InputError(f"Unknown prompt {name!r}: this engine has {sorted(self.spec.prompts) or 'no prompts'}.")
+        return self.spec.prompts[name]
+
+    def _check_dimensions(self, dimensions):
+        "The output size asked for, checked against the sizes the folder allows."
+        if dimensions is None or dimensions == self.dim: return None
+        if self.task == "classify": raise InputError("dimensions applies to embeddings, not to a classifier's logits.")
+        allowed = sorted(set(self.spec.dimensions or []))
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions not in allowed:
+            raise InputError(f"dimensions={dimensions!r} is not a size this model allows: "
+                             + (f"use one of {allowed} or {self.dim}." if allowed else f"it gives {self.dim} only "
+                                "(a Matryoshka model's sizes are declared when the folder is built: --dimensions)."))
+        return dimensions
+
+    def _tokenize(self, texts) -> tuple[list, int]:
+        "Token ids of each text (truncated to max_length) and how many were truncated."
+        encs = self.tokenizer.encode_batch(list(texts))
+        return [e.ids for e in encs], sum(1 for e in encs if e.overflowing)
+
+    def _finish(self, out:np.ndarray, mask:np.ndarray) -> np.ndarray:
+        "Rows of one batch's outputs: pooled (unless the graph pooled), then Dense layers and normalisation."
+        if out.ndim == 3: out = pool_outputs(out, mask, self.pooling.mode, self.pooling.normalize and not self.dense)
+        for w, b, act in self.dense: out = ACTIVATIONS[act](out @ w.T + (0 if b is None else b))
+        if self.dense and self.pooling.normalize: out = out / np.clip(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12, None)
+        return np.asarray(out, np.float32)
+
+    def _run_batch(self, rows:list, L:int) -> tuple[np.ndarray, int]:
+        "Finished rows of one batch of token-id lists padded to length `L`, and the batch size that ran."
+        n = len(rows)
+        b = n if self.device != "cuda" else min(1 << (n - 1).bit_length(), max(self.max_batch_size, n))
+        ids, mask = pad_batch(rows, L, b)
+        x = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.runner.input_names: x["token_type_ids"] = np.zeros_like(ids)
+        if self.runner.mode == "plain": out = self.runner(x)
+        else:
+            buf = self.runner.buffers(b, L)
+            for k in buf: buf[k].update_inplace(x[k])  # host to device, into the bound OrtValues
+            out = self.runner(buf).numpy().astype(np.float32, copy=False)
+        return self._finish(out[:n], mask[:n]), b
 
 # %% ../nbs/04_engine.ipynb #ca4a60de
-@patch
-def encode(self:InferenceEngine,
-           texts, # a list of strings
-           skip_invalid:bool=False, # skip empty or non-string items (their rows are NaN, their positions reported)
-           progress:bool=False, # show a progress bar
-           positions=None, # what to call each item in errors and reports (file line numbers); default: its index
-          ) -> np.ndarray:
-    "One row per text, in input order: embeddings, or logits for a classifier. See `.report` and `.lengths` (tokens per text)."
-    valid = check_texts(texts, skip_invalid, positions)
-    ok, rows = set(valid), np.asarray(valid, dtype=np.int64)
-    rep, t0 = RunReport(skipped=[(positions[i] if positions is not None else i) for i in range(len(texts))
-                                 if i not in ok]), time.perf_counter()
-    ids, rep.truncated = self._tokenize([texts[i] for i in valid]) if valid else ([], 0)
-    out = None
-    with tqdm(total=len(valid), desc="encode", disable=not progress, unit="text") as bar:
-        for idx, L in plan_batches([len(t) for t in ids], self.max_batch_tokens, self.max_batch_size, self.buckets):
-            y, b = self._run_batch([ids[i] for i in idx], L)
-            if out is None: out = np.full((len(texts), y.shape[-1]), np.nan, np.float32)
-            out[rows[idx]] = y
-            rep.batches += 1; rep.padded_tokens += b * L; rep.shapes.add((b, L)); bar.update(len(idx))
-    self.lengths = np.zeros(len(texts), np.int32)
-    if valid: self.lengths[valid] = [len(t) for t in ids]
-    rep.texts, rep.real_tokens = len(valid), int(self.lengths.sum())
-    rep.seconds = time.perf_counter() - t0
-    self.report = rep
-    if out is None: raise InputError("No valid text to encode: every item was skipped.")
-    return out
-
-# %% ../nbs/04_engine.ipynb #4fa6c37c
 def softmax(logits:np.ndarray) -> np.ndarray:
     "Class probabilities per row (NaN rows, for skipped items, stay NaN)."
     p = np.exp(logits - np.nanmax(logits, axis=1, keepdims=True))
     return p / p.sum(1, keepdims=True)
 
-@patch
-def top_labels(self:InferenceEngine, logits:np.ndarray) -> tuple[list, np.ndarray]:
-    "Each row's top class name (config.id2label, else its index) and softmax probability (NaN for a skipped row)."
-    p, names = softmax(logits), self.id2label or {}
-    k = np.nan_to_num(p, nan=-1).argmax(1)
-    return [names.get(int(c), str(int(c))) for c in k], np.take_along_axis(p, k[:, None], 1)[:, 0]
+class InferenceEngine(InferenceEngine):
+    def encode(self,
+               texts, # a list of strings
+               skip_invalid:bool=False, # skip empty or non-string items (their rows are NaN, their positions reported)
+               progress:bool=False, # show a progress bar
+               positions=None, # what to call each item in errors and reports (file line numbers); default: its index
+               prompt_name:str|None=None, # a prompt of the folder's (`spec.prompts`), put before each text
+               prompt:str|None=None, # or the prompt's text itself
+               dimensions:int|None=None, # Matryoshka: keep the first `dimensions` columns (re-normalised if the engine normalises)
+              ) -> np.ndarray:
+        "One row per text, in input order: embeddings, or logits for a classifier. See `.report` and `.lengths` (tokens per text)."
+        valid = check_texts(texts, skip_invalid, positions)
+        prefix, dims = self._prefix(prompt_name, prompt), self._check_dimensions(dimensions)
+        ok, rows = set(valid), np.asarray(valid, dtype=np.int64)
+        rep, t0 = RunReport(skipped=[(positions[i] if positions is not None else i) for i in range(len(texts))
+                                     if i not in ok]), time.perf_counter()
+        ids, rep.truncated = self._tokenize([prefix + texts[i] for i in valid]) if valid else ([], 0)
+        out = None
+        with tqdm(total=len(valid), desc="encode", disable=not progress, unit="text") as bar:
+            for idx, L in plan_batches([len(t) for t in ids], self.max_batch_tokens, self.max_batch_size, self.buckets):
+                y, b = self._run_batch([ids[i] for i in idx], L)
+                if out is None: out = np.full((len(texts), y.shape[-1]), np.nan, np.float32)
+                out[rows[idx]] = y
+                rep.batches += 1; rep.padded_tokens += b * L; rep.shapes.add((b, L)); bar.update(len(idx))
+        self.lengths = np.zeros(len(texts), np.int32)
+        if valid: self.lengths[valid] = [len(t) for t in ids]
+        rep.texts, rep.real_tokens = len(valid), int(self.lengths.sum())
+        rep.seconds = time.perf_counter() - t0
+        self.report = rep
+        if out is None: raise InputError("No valid text to encode: every item was skipped.")
+        if dims:
+            out = out[:, :dims]
+            if self.pooling.normalize: out = out / np.linalg.norm(out, axis=-1, keepdims=True)
+        return out
 
-@patch
-def classify(self:InferenceEngine,
-             texts, # a list of strings
-             skip_invalid:bool=False, # skip empty or non-string items (None in their place)
-             progress:bool=False, # show a progress bar
-            ) -> list[dict|None]:
-    "Label, score (softmax probability) and logits per text, for a classifier; None for skipped items."
-    if self.meta.get("task") != "classification":
-        raise InputError("This engine's model is an encoder, not a classifier: use encode() for embeddings.")
-    logits = self.encode(texts, skip_invalid, progress)
-    labels, scores = self.top_labels(logits)
-    return [None if np.isnan(l).any() else dict(label=n, score=float(s), logits=l.tolist())
-            for l, n, s in zip(logits, labels, scores)]
+    def top_labels(self, logits:np.ndarray) -> tuple[list, np.ndarray]:
+        "Each row's top class name (the folder's labels, else its index) and softmax probability (NaN for a skipped row)."
+        p, names = softmax(logits), self.id2label or {}
+        k = np.nan_to_num(p, nan=-1).argmax(1)
+        return [names.get(int(c), str(int(c))) for c in k], np.take_along_axis(p, k[:, None], 1)[:, 0]
 
-# %% ../nbs/04_engine.ipynb #b212ae0e
-def model_folder(lm:LoadedModel) -> Path | None:
-    "The folder the model was loaded from, if any (where a sentence-transformers configuration can be)."
-    if lm.source == "package": return minilm_dir()
-    if lm.source == "local": return Path(lm.name).expanduser()
-    if lm.source == "hub":
-        from huggingface_hub import snapshot_download
-        try: return Path(snapshot_download(lm.name, local_files_only=True, allow_patterns=["*.json"]))
-        except Exception: return None
-    return None
+    def classify(self,
+                 texts, # a list of strings
+                 skip_invalid:bool=False, # skip empty or non-string items (None in their place)
+                 progress:bool=False, # show a progress bar
+                ) -> list[dict|None]:
+        "Label, score (softmax probability) and logits per text, for a classifier; None for skipped items."
+        if self.task != "classify":
+            raise InputError("This engine's model is an encoder, not a classifier: use encode() for embeddings.")
+        logits = self.encode(texts, skip_invalid, progress)
+        labels, scores = self.top_labels(logits)
+        return [None if np.isnan(l).any() else dict(label=n, score=float(s), logits=l.tolist())
+                for l, n, s in zip(logits, labels, scores)]
 
-@patch
-def engine(self:TransformerOptimizationToolkit,
-           precision:str="auto", # 'auto' (the device's recipe), 'fp32', 'fp16' or 'int8'
-           device:str="auto", # 'auto', 'cpu' or 'cuda'
-           pooling:Pooling|str="auto", # 'auto': from a sentence-transformers folder, else mean; or a `Pooling`/mode name
-           pool_in_graph:bool=False, # export with pooling inside the graph (output `sentence_embedding`)
-           max_length:int|None=None, # default: the model's (sentence-transformers' max_seq_length, else its positions)
-           **kwargs, # to `InferenceEngine` (max_batch_tokens, max_batch_size, buckets, cuda_graphs, threads)
-          ) -> InferenceEngine:
-    "An `InferenceEngine` for this model, optimized and accuracy-gated for `device`."
-    check_choice("precision", precision, ("auto", "fp32", "fp16", "int8"))
-    dev = resolve_device(device)
-    folder_pooling, st_max = read_pooling(model_folder(self.lm)) if model_folder(self.lm) else (None, None)
-    if isinstance(pooling, str): pooling = (folder_pooling or Pooling("mean")) if pooling == "auto" else Pooling(pooling)
-    elif hasattr(pooling, "mode") and hasattr(pooling, "normalize"): pooling = Pooling(pooling.mode, bool(pooling.normalize))
-    else: raise InputError(f"pooling must be 'auto', a mode {POOLING_MODES} or a Pooling, got {pooling!r}.")
-    if max_length is None: max_length = min(st_max or max_positions(self.config), max_positions(self.config))
-    fuse = True
-    if precision == "auto": precision, fuse, _ = choose_recipe(dev)
-    source = self.export_pooled(pooling) if pool_in_graph and self.lm.task == "base" else None
-    try: path = self.optimize(precision, fuse=fuse, device=dev, source=source)
-    except AccuracyGateError as e:
-        if precision != "int8": raise
-        warnings.warn(f"INT8 is not accurate enough for this model ({e}); the engine uses FP32 instead.")
-        path = self.optimize("fp32", fuse=True, device=dev, source=source)
-    return InferenceEngine(path, self.tokenizer, pooling=pooling, id2label=getattr(self.config, "id2label", None),
-                           device=dev, max_length=max_length, **kwargs)
+# %% ../nbs/04_engine.ipynb #ac775d73
+TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json",
+                   "merges.txt", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model")  # copied beside tokenizer.json
+
+def file_digest(path) -> dict:
+    "Size and SHA-256 of a file, read in 1 MiB blocks."
+    h, n = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20): h.update(block); n += len(block)
+    return dict(sha256=h.hexdigest(), bytes=n)
+
+def external_data_files(path) -> list[Path]:
+    "The files an ONNX model keeps its large tensors in (read with onnx where installed, else `<file>.data` by name)."
+    path = Path(path)
+    try: import onnx
+    except ImportError: return [p for p in [path.with_name(path.name + ".data")] if p.is_file()]
+    m = onnx.load(str(path), load_external_data=False)
+    locs = {e.value for t in m.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+            for e in t.external_data if e.key == "location"}
+    return [path.parent/l for l in sorted(locs)]
+
+def replace_folder(staged:Path, # a complete folder
+                   target:Path, # where it belongs
+                  ):
+    "Move `staged` to `target` by renames; an existing `target` is moved aside first and removed after."
+    if not target.exists(): os.replace(staged, target); return
+    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+    os.replace(target, old)
+    try: os.replace(staged, target)
+    except BaseException: os.replace(old, target); raise
+    shutil.rmtree(old, ignore_errors=True)
+
+# %% ../nbs/04_engine.ipynb #999780ba
+class InferenceEngine(InferenceEngine):
+    def _write_files(self, d:Path) -> list:
+        "Copy the model, tokenizer and Dense layers into the folder `d`; the spec's Dense entries."
+        shutil.copyfile(self.path, d/MODEL_FILE)
+        for f in external_data_files(self.path): shutil.copyfile(f, d/f.name)
+        (d/"tokenizer.json").write_text(self.tokenizer.to_str())  # padding off, truncation at max_length
+        if self.tokenizer_source is not None:
+            src = self.tokenizer_source if self.tokenizer_source.is_dir() else self.tokenizer_source.parent
+            for name in TOKENIZER_FILES:
+                if (src/name).is_file(): shutil.copyfile(src/name, d/name)
+        dense = []
+        for i, (w, b, act) in enumerate(self.dense):
+            np.savez(d/f"dense_{i}.npz", weight=w, **({} if b is None else dict(bias=b)))
+            dense.append(dict(file=f"dense_{i}.npz", activation=act, inputs=int(w.shape[1]), outputs=int(w.shape[0])))
+        return dense
+
+    def save(self,
+             folder, # the engine folder to write (a new path, or an existing one with overwrite=True)
+             overwrite:bool=False, # replace an existing folder
+            ) -> Path:
+        "Write this engine as a self-contained folder; `InferenceEngine.load(folder)` runs it anywhere."
+        out = Path(folder).expanduser()
+        if out.exists() and not out.is_dir(): raise InputError(f"'{out}' is a file: choose a folder path for the engine.")
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise InputError(f"'{out}' already exists: choose a new folder, or pass overwrite=True (--overwrite) to replace it.")
+        check_out_dir(out.parent, "parent of the engine folder")
+        staged = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"); staged.mkdir()
+        try:
+            dense = self._write_files(staged)
+            spec = dataclasses.replace(self.spec, dense=dense, max_length=self.max_length,
+                                       pooling={**self.spec.pooling, "mode": self.pooling.mode, "normalize": self.pooling.normalize,
+                                                "in_graph": bool(self.pooled)},
+                                       task=self.task, precision=self.precision,
+                                       labels=[self.id2label[i] for i in sorted(self.id2label)] if self.id2label else None)
+            spec.files = {f.name: file_digest(f) for f in sorted(staged.iterdir())}
+            (staged/ENGINE_JSON).write_text(spec.to_json())  # last: a folder without it is not an engine folder
+            replace_folder(staged, out)
+        finally:
+            if staged.exists(): shutil.rmtree(staged, ignore_errors=True)
+        self.spec, self.folder = spec, out  # the engine now runs what the folder holds
+        return out
+
+# %% ../nbs/04_engine.ipynb #16eb3435
+def read_spec(folder, # an engine folder
+              verify:bool=True, # check every file's size and SHA-256 against engine.json
+             ) -> EngineSpec:
+    "The folder's `EngineSpec`, after checking that it is complete and unaltered."
+    d = Path(folder).expanduser()
+    if not (d/ENGINE_JSON).is_file():
+        why = "does not exist" if not d.exists() else "has no engine.json (not an engine folder, or its build did not finish)"
+        raise EngineFolderError(f"'{d}' {why}: build one with `transformer-opt build MODEL --out {d}` or `tk.engine(...).save(...)`.")
+    spec = spec_from_json((d/ENGINE_JSON).read_text(errors="replace"), str(d/ENGINE_JSON))
+    if MODEL_FILE not in spec.files: raise EngineFolderError(f"'{d/ENGINE_JSON}' lists no {MODEL_FILE}: rebuild the folder.")
+    for name, want in spec.files.items():
+        f = d/name
+        if not f.is_file(): raise EngineFolderError(f"'{f}' is missing: the folder is incomplete. Copy the whole folder again, or rebuild it.")
+        if f.stat().st_size != want.get("bytes") or (verify and file_digest(f)["sha256"] != want.get("sha256")):
+            raise EngineFolderError(f"'{f}' differs from the file the folder was built with (size or SHA-256): it was altered "
+                                    "or copied incompletely. Copy the folder again, or rebuild it.")
+    return spec
+
+def engine_device(spec:EngineSpec, # the folder's spec
+                  device:str="auto", # what the caller asked for
+                 ) -> str:
+    "Where a folder runs: its own device unless told; CUDA only where ONNX Runtime can use it."
+    check_choice("device", device, ("auto", "cpu", "cuda"))
+    want = spec.device if device == "auto" else device
+    if want == "cuda" and spec.precision == "int8":
+        raise InputError("This folder is INT8, which ONNX Runtime runs on CPUs: use device='cpu', or build an FP16 folder for CUDA.")
+    if want == "cuda" and not cuda_available():
+        raise ProviderUnavailableError(f"This folder was built for CUDA ({spec.precision}), but {_why_no_cuda(require_onnxruntime())}. "
+                                       "Or pass device='cpu' (--device cpu) to run it on the CPU, slowly.")
+    if want == "cpu" and spec.device == "cuda":
+        warnings.warn(f"This folder was built and gated for CUDA ({spec.precision}); on the CPU it runs, slowly.")
+    return want
+
+# %% ../nbs/04_engine.ipynb #fc4066c9
+def _load_dense(folder:Path, entries:list) -> list:
+    out = []
+    for e in entries:
+        with np.load(folder/e["file"], allow_pickle=False) as z: out.append((z["weight"], z["bias"] if "bias" in z else None, e["activation"]))
+    return out
+
+class InferenceEngine(InferenceEngine):
+    @classmethod
+    def load(cls,
+             folder, # an engine folder (`save`, `transformer-opt build`)
+             device:str="auto", # 'auto' (the folder's device), 'cpu' or 'cuda'
+             threads:int|None=None, # CPU intra-op threads (default: the cores this process may use)
+             verify:bool=True, # check every file's SHA-256 (sizes are always checked)
+             **kwargs, # to the engine: max_batch_tokens, max_batch_size, buckets, cuda_graphs, max_length
+            ) -> InferenceEngine:
+        "Load an engine folder with the runtime alone (numpy, ONNX Runtime, tokenizers), after checking it."
+        d = Path(folder).expanduser()
+        spec = read_spec(d, verify)
+        dev = engine_device(spec, device)
+        if spec.precision == "int8" and dev == "cpu" and spec.cpu and int8_session_config(spec.cpu.get("features", {})) != int8_session_config():
+            warnings.warn(f"This INT8 folder was gated on another kind of CPU ({spec.cpu.get('name')}); this one "
+                          f"({cpu_info()['name']}) runs it with {int8_session_config() or 'the default settings'}. Rebuild it "
+                          "here (`transformer-opt build`) to gate it on this CPU.")
+        try: eng = cls(d/MODEL_FILE, d, device=dev, threads=threads, spec=spec, dense=_load_dense(d, spec.dense), **kwargs)
+        except OnnxFileError as e:
+            built = spec.provenance.get("versions", {}).get("onnxruntime")
+            raise EngineFolderError(f"{e} (The folder was built with onnxruntime {built}; this is "
+                                    f"{require_onnxruntime().__version__}.)") from e
+        eng.folder = d
+        return eng
+
+# %% ../nbs/04_engine.ipynb #8aa0275c
+NO_BUILD = "import sys\nfor m in ('torch', 'transformers', 'onnx'): sys.modules[m] = None\n"  # a process without the build half
 
 # %% ../nbs/04_engine.ipynb #8a7986a7
 OUTPUT_KINDS = (".npy", ".jsonl")
@@ -402,7 +592,7 @@ def _chunks(items, size):
 
 def _jsonl_rows(engine, lines, texts, out):
     "One JSON object per input line: its number, and its embedding, or label, score and logits."
-    classifier = engine.meta.get("task") == "classification"
+    classifier = engine.task == "classify"
     if classifier: labels, scores = engine.top_labels(out)
     for i, (n, y) in enumerate(zip(lines, out)):
         if np.isnan(y).any(): yield dict(line=n, skipped="empty or not a string"); continue

@@ -7,28 +7,26 @@ Docs: https://transformer-opt.github.io/transformer-opt/export.html.md"""
 
 # %% ../nbs/01_export.ipynb #4a44563b
 from __future__ import annotations
-import contextlib, os, uuid, warnings
+import warnings
 from pathlib import Path
 import numpy as np
 import onnx
 import torch
 import transformers
 from fastcore.basics import patch
-from .core import (ToolkitError, InputError, LoadedModel, load_model, input_names, random_inputs,
-                                  check_int, check_model_inputs,
-                                  tokenize, torch_forward, weights_fingerprint, require_onnxruntime)
+from .core import (ToolkitError, InputError, OnnxFileError, META_PREFIX, atomic_path, check_int,
+                                  check_model_inputs, require_onnxruntime)
+from .models import (LoadedModel, load_model, input_names, random_inputs, tokenize, torch_forward,
+                                    weights_fingerprint)
 
 # %% auto #0
-__all__ = ['OPSETS', 'DEFAULT_OPSET', 'META_PREFIX', 'VALIDATION_SHAPES', 'ExportError', 'OnnxFileError', 'output_name',
-           'atomic_path', 'load_onnx', 'read_metadata', 'matches_metadata', 'write_metadata', 'as_model_inputs',
-           'export_to_onnx', 'onnx_forward', 'validate_export', 'small_variant', 'TransformerOptimizationToolkit']
+__all__ = ['OPSETS', 'DEFAULT_OPSET', 'VALIDATION_SHAPES', 'ExportError', 'output_name', 'load_onnx', 'read_metadata',
+           'matches_metadata', 'write_metadata', 'as_model_inputs', 'export_to_onnx', 'onnx_forward', 'validate_export',
+           'small_variant', 'TransformerOptimizationToolkit']
 
 # %% ../nbs/01_export.ipynb #ecb95a98
 class ExportError(ToolkitError):
     "The model could not be exported, or the export does not match PyTorch."
-
-class OnnxFileError(ToolkitError, ValueError):
-    "A file is missing, truncated or not ONNX."
 
 OPSETS = range(12, 19)  # the opsets we support and test: 12 to 18
 DEFAULT_OPSET = 17
@@ -46,23 +44,7 @@ def output_name(model) -> str:
     if getattr(model, "onnx_output_name", None): return model.onnx_output_name
     return "logits" if "ForSequenceClassification" in type(model).__name__ else "last_hidden_state"
 
-# %% ../nbs/01_export.ipynb #01ee7782
-@contextlib.contextmanager
-def atomic_path(path:Path):
-    "Yield a temporary path beside `path`; rename it to `path` on success, delete it on failure."
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InputError(f"The folder '{path.parent}' does not exist: create it first or choose another output path.")
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
 # %% ../nbs/01_export.ipynb #29806b50
-META_PREFIX = "transformer_opt."
-
 def load_onnx(path, # the .onnx file
               load_external_data:bool=True, # also load weights stored beside the file
              ) -> onnx.ModelProto:
@@ -242,7 +224,7 @@ def small_variant(name:str, # a name in ARCHITECTURES
                   seed:int=0, # for the random weights
                  ) -> LoadedModel:
     "A shallow random-weights copy of an architecture in `ARCHITECTURES`, for quick tests."
-    from transformer_opt.core import load_config, _model_cls
+    from transformer_opt.models import load_config, _model_cls
     cfg, _ = load_config(name)
     for k in ("num_hidden_layers", "n_layers"):
         if hasattr(cfg, k): setattr(cfg, k, layers)

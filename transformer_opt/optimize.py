@@ -7,24 +7,26 @@ Docs: https://transformer-opt.github.io/transformer-opt/optimize.html.md"""
 
 # %% ../nbs/02_optimize.ipynb #175bbd15
 from __future__ import annotations
-import json, os, shutil, warnings
+import dataclasses, json, os, shutil, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import onnx
 import torch
 from fastcore.basics import patch
-from .core import (ToolkitError, InputError, LoadedModel, require_onnxruntime, hidden_size, num_heads,
-                                  num_layers, tokenize, torch_forward, check_choice, check_int, cpu_features,
-                                  builtin_corpus, max_positions, pool_outputs, random_inputs,
-                                  cuda_available, resolve_device, drop_log_messages, DEVICES)
+from .core import (ToolkitError, InputError, require_onnxruntime, check_choice, check_int,
+                                  cpu_features, builtin_corpus, pool_outputs, cuda_available, resolve_device,
+                                  drop_log_messages, DEVICES)
+from .models import (LoadedModel, hidden_size, num_heads, num_layers, tokenize, torch_forward,
+                                    max_positions, random_inputs)
 from .export import (TransformerOptimizationToolkit, atomic_path, load_onnx, matches_metadata, onnx_forward,
                                     read_metadata, write_metadata)
+from .engine import int8_session_config
 
 # %% auto #0
 __all__ = ['FUSION_MODEL_TYPES', 'FUSED_OPS', 'MASK_FORMATS', 'GATES', 'GATE_SENTENCES', 'GATE_TEXTS', 'FusionWarning',
            'FusionReport', 'apply_fusions', 'to_fp16', 'ffn_output_matmuls', 'quantize_int8', 'weight_bytes',
-           'AccuracyGateError', 'GateResult', 'compare_outputs', 'gate', 'check_accuracy', 'choose_recipe']
+           'AccuracyGateError', 'GateResult', 'compare_outputs', 'gate', 'check_accuracy', 'choose_recipe', 'gate_file']
 
 # %% ../nbs/02_optimize.ipynb #259ee1af
 FUSION_MODEL_TYPES = {"bert": "bert", "distilbert": "bert", "roberta": "bert", "xlm-roberta": "bert",
@@ -256,7 +258,10 @@ def _pooled_like(hidden, mask, path):
 def _per_text(path, lm, texts, providers, max_length, batch_size=32):
     "(reference, output) per text, sentence embeddings or logits, and the largest token-level difference."
     ort = require_onnxruntime()
-    sess = ort.InferenceSession(str(path), providers=list(providers))
+    so = ort.SessionOptions()  # judge the file as the engine runs it (INT8: the settings of this CPU)
+    if read_metadata(path).get("precision") == "int8" and "CPUExecutionProvider" == providers[0]:
+        for k, v in int8_session_config().items(): so.add_session_config_entry(k, v)
+    sess = ort.InferenceSession(str(path), so, providers=list(providers))
     names, L = [i.name for i in sess.get_inputs()], min(max_length, max_positions(lm.config))
     order = np.argsort([len(t) for t in texts], kind="stable")
     refs, outs, worst = [None] * len(texts), [None] * len(texts), 0.0
@@ -331,12 +336,18 @@ def _check_optimize_args(precision, device, opset, op_block_list, thresholds):
     if thresholds is not None and (not isinstance(thresholds, dict) or set(thresholds) - _THRESHOLD_KEYS):
         raise InputError(f"thresholds must be a dict with keys from {sorted(_THRESHOLD_KEYS)}, got {thresholds!r}.")
 
+def gate_file(path) -> Path:
+    "Where the gate result of an optimized file is kept: `<name>.gate.json` beside it."
+    return Path(path).with_name(Path(path).stem + ".gate.json")
+
 @patch
 def _gate(self:TransformerOptimizationToolkit, out:Path, precision:str, thresholds:dict|None):
     "Judge `out` against PyTorch FP32; a file that fails is renamed `.failed.onnx` and an `AccuracyGateError` raised."
     x = None if self.lm.weights == "real" and self.tokenizer is not None else _gate_inputs(self.lm)
     g = check_accuracy(out, self.lm, precision, thresholds=thresholds, inputs=x)
     self.gates[out.name] = g
+    if g.passed:  # kept beside the file, so that a reused file still knows its gate (engine folders record it)
+        with atomic_path(gate_file(out)) as t: t.write_text(json.dumps(dataclasses.asdict(g), default=float))
     if not g.passed:
         failed = out.with_name(out.stem + ".failed.onnx"); os.replace(out, failed)
         raise AccuracyGateError(f"{out.name} failed its accuracy gate against PyTorch FP32 ({g}); it was moved to "

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 from .core import (InputError, MissingDependencyError, ToolkitError, check_int, check_out_dir,
                                   drop_log_messages)
-from .engine import InferenceEngine, Pooling, run_file, text_lines
+from .engine import ENGINE_JSON, InferenceEngine, read_spec, run_file, text_lines
 
 # %% auto #0
-__all__ = ['LOOPBACK_ENV', 'TEXT_SUFFIXES', 'require_ray', 'init_ray', 'pack_engine', 'unpack_engine', 'EngineWorker',
-           'input_files', 'lines_datasource', 'ScaleReport', 'check_output_dir', 'check_run_inputs', 'worker_error',
-           'pool_size', 'quiet_data', 'ray_run', 'scale_benchmark', 'scale_summary']
+__all__ = ['LOOPBACK_ENV', 'TEXT_SUFFIXES', 'require_ray', 'init_ray', 'pack_folder', 'engine_folder', 'unpack_folder',
+           'EngineWorker', 'input_files', 'lines_datasource', 'ScaleReport', 'check_output_dir', 'check_run_inputs',
+           'worker_error', 'pool_size', 'quiet_data', 'ray_run', 'scale_benchmark', 'scale_summary']
 
 # %% ../nbs/05_scale.ipynb #ce9b5465
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray uses the loopback address (Ray's own switch)
@@ -59,55 +59,52 @@ def init_ray(address:str|None=None, # a cluster ('auto', 'ray://head:10001', 'ho
     return True
 
 # %% ../nbs/05_scale.ipynb #09f64853
-def pack_engine(engine:InferenceEngine) -> dict:
-    "What a worker on any machine needs to rebuild `engine`: the ONNX file, its tokenizer's files, and the settings."
-    files = {"model.onnx": engine.path.read_bytes()}
-    for p in engine.path.parent.glob(engine.path.name + "?*"): files[p.name] = p.read_bytes()  # external weights, if any
-    with tempfile.TemporaryDirectory() as d:
-        engine.tokenizer.save_pretrained(d)
-        files.update({"tokenizer/" + p.name: p.read_bytes() for p in Path(d).iterdir() if p.is_file()})
-    settings = dict(pooling=(engine.pooling.mode, engine.pooling.normalize), id2label=engine.id2label,
-                    max_length=engine.max_length, max_batch_tokens=engine.max_batch_tokens,
-                    max_batch_size=engine.max_batch_size)
-    digest = hashlib.sha256(b"".join(hashlib.sha256(files[k]).digest() for k in sorted(files))).hexdigest()[:16]
-    return dict(files=files, settings=settings, digest=digest)
+def pack_folder(folder, # an engine folder
+               ) -> dict:
+    "An engine folder's files as one dictionary for Ray's object store, after checking them."
+    folder = Path(folder)
+    spec = read_spec(folder)
+    files = {name: (folder/name).read_bytes() for name in [*spec.files, ENGINE_JSON]}
+    return dict(files=files, digest=hashlib.sha256(files[ENGINE_JSON]).hexdigest()[:16], name=folder.name)
+
+def engine_folder(engine) -> Path:
+    "The folder an engine (or a folder path) runs from; an engine made from a file alone is saved to a temporary one."
+    if isinstance(engine, (str, Path)): return Path(engine)
+    if engine.folder is None: engine.save(Path(tempfile.mkdtemp(prefix="transformer-opt-"))/"engine")
+    return engine.folder
 
 # %% ../nbs/05_scale.ipynb #364c0260
-def unpack_engine(package:dict, # from `pack_engine`
-                  device:str="cpu", # where this worker runs: 'cpu' or 'cuda'
-                  threads:int|None=None, # CPU threads of the worker's session
-                 ) -> InferenceEngine:
-    "Write the package's files once per machine (a folder named by their hash) and build the engine from them."
-    from transformers import AutoTokenizer
-    folder = Path(tempfile.gettempdir())/f"transformer-opt-{package['digest']}"
-    if not (folder/"model.onnx").exists():
-        part = folder.with_name(f"{folder.name}.{uuid.uuid4().hex[:8]}")
-        for name, data in package["files"].items():
-            (part/name).parent.mkdir(parents=True, exist_ok=True); (part/name).write_bytes(data)
+def unpack_folder(package:dict, # from `pack_folder`
+                  root=None, # where to write it (default: the temporary folder)
+                 ) -> Path:
+    "Write the package once per machine, into a folder named by its digest that appears whole or not at all."
+    folder = Path(root or tempfile.gettempdir())/f"transformer-opt-engine-{package['digest']}"
+    if not (folder/ENGINE_JSON).exists():
+        part = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}")
+        part.mkdir(parents=True)
+        for name, data in package["files"].items(): (part/name).write_bytes(data)
         try: part.rename(folder)
         except OSError: shutil.rmtree(part, ignore_errors=True)  # another worker on this machine was first
-    s = package["settings"]
-    return InferenceEngine(folder/"model.onnx", AutoTokenizer.from_pretrained(folder/"tokenizer"),
-                           pooling=Pooling(*s["pooling"]), id2label=s["id2label"], device=device,
-                           max_length=s["max_length"], max_batch_tokens=s["max_batch_tokens"],
-                           max_batch_size=s["max_batch_size"], **({} if device == "cuda" else dict(threads=threads)))
+    return folder
 
 # %% ../nbs/05_scale.ipynb #b642c10d
 class EngineWorker:
-    "The callable class each Ray worker runs: builds the engine once, then encodes blocks of rows {'id', 'text'}."
-    def __init__(self, package, # [ObjectRef] of `pack_engine`'s dictionary (or [the dictionary] itself)
+    "The callable class each Ray worker runs: loads the engine folder once, then encodes blocks of rows {'id', 'text'}."
+    def __init__(self, package, # [ObjectRef] of `pack_folder`'s dictionary (or [the dictionary] itself)
                  device:str="cpu", # 'cpu' or 'cuda'
                  threads:int|None=1, # CPU threads of the session
                  skip_invalid:bool=False, # skip empty or non-string texts (reported) instead of stopping
+                 budget:dict|None=None, # max_batch_tokens / max_batch_size, where the driver's engine differs from its folder
                 ):
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one worker, one thread budget
         pkg = package[0] if isinstance(package[0], dict) else require_ray().get(package[0])
-        self.engine, self.skip_invalid = unpack_engine(pkg, device, threads), skip_invalid
+        kw = dict(device=device, **({} if device == "cuda" else dict(threads=threads)), **(budget or {}))
+        self.engine, self.skip_invalid = InferenceEngine.load(unpack_folder(pkg), **kw), skip_invalid
 
     def __call__(self, batch:dict) -> dict:
         out = self.engine.encode(list(batch["text"]), skip_invalid=self.skip_invalid, positions=list(batch["id"]))
         res = dict(id=batch["id"], tokens=self.engine.lengths, skipped=self.engine.lengths == 0)
-        if self.engine.meta.get("task") != "classification": return res | dict(embedding=out)
+        if self.engine.task != "classify": return res | dict(embedding=out)
         labels, scores = self.engine.top_labels(out)
         return res | dict(label=np.array(labels, dtype=object), score=scores, logits=out)
 
@@ -238,10 +235,11 @@ def quiet_data(progress:bool=False):
 def _pipeline(engine, files, root, field, id_field, workers, threads, gpus, skip_invalid, batch_rows, worker_class):
     "read -> a pool of engine workers -> rows ready to write"
     import ray
-    package = [ray.put(pack_engine(engine))]
+    package = [ray.put(pack_folder(engine_folder(engine)))]
+    budget = {} if isinstance(engine, (str, Path)) else dict(max_batch_tokens=engine.max_batch_tokens, max_batch_size=engine.max_batch_size)
     src = lines_datasource(files, root, field, id_field, rows=batch_rows)
     return ray.data.read_datasource(src, num_cpus=0).map_batches(
-        worker_class or EngineWorker, fn_constructor_args=(package, "cuda" if gpus else "cpu", threads, skip_invalid),
+        worker_class or EngineWorker, fn_constructor_args=(package, "cuda" if gpus else "cpu", threads, skip_invalid, budget),
         batch_size=batch_rows, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1 if gpus else threads, num_gpus=gpus or None)
 
@@ -262,7 +260,7 @@ def _write(ds, out:Path|str):
         if not uri: shutil.rmtree(part, ignore_errors=True)
 
 # %% ../nbs/05_scale.ipynb #35a06fe4
-def ray_run(engine:InferenceEngine, # a built engine (`tk.engine(...)`): its optimized file is what the workers run
+def ray_run(engine, # an engine folder, or an `InferenceEngine` (its folder is what the workers load)
             input, # a .txt/.jsonl file, a folder of them, or a glob ('data/*.jsonl')
             output, # a new folder for the Parquet files: one row per input line
             field:str|None=None, # the text's key in JSON lines
@@ -321,13 +319,12 @@ def _ray_row(engine, inp, tmp, w, batch_rows):
                 startup_s=first, steady_texts_per_s=r.texts / (r.seconds - first))
 
 def _single_row(engine, inp, tmp, t):
-    e = InferenceEngine(engine.path, engine.tokenizer, pooling=engine.pooling, id2label=engine.id2label, device="cpu",
-                        max_length=engine.max_length, threads=t)
+    e = InferenceEngine.load(engine_folder(engine), device="cpu", threads=t)
     r = run_file(e, inp, tmp/"single.npy", progress=False)
     return dict(run=f"one process: {t} thread(s)", workers=0, threads=t, seconds=r.seconds, texts_per_s=r.texts_per_s)
 
 # %% ../nbs/05_scale.ipynb #b3b2cc20
-def scale_benchmark(engine:InferenceEngine, # the engine to scale (CPU)
+def scale_benchmark(engine, # the engine folder (or `InferenceEngine`) to scale, on the CPU
                     texts:list, # the corpus, written to one text file
                     workers=(1, 2), # Ray pool sizes, 1 thread per worker
                     threads=(1, 2), # one-process `run_file` runs with these CPU threads

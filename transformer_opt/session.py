@@ -12,17 +12,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-import onnx
-import torch
-from fastcore.basics import patch
-from .core import (ToolkitError, InputError, require_onnxruntime, check_choice, check_int,
-                                  check_model_inputs, physical_cores, resolve_device)
-from .export import OnnxFileError, load_onnx, read_metadata
+from .core import (ToolkitError, InputError, OnnxFileError, META_PREFIX, require_onnxruntime,
+                                  check_choice, check_int, check_model_inputs, default_threads, resolve_device,
+                                  usable_cpus)
 
 # %% auto #0
 __all__ = ['GRAPH_OPT_LEVELS', 'CPU_NODE_POLICIES', 'MODES', 'ProviderUnavailableError', 'SessionInfo', 'parse_placement',
-           'cpu_compute_nodes', 'enforce_placement', 'create_session', 'ShapeCache', 'vocab_limits', 'Runner',
-           'tune_threads']
+           'integer_nodes', 'cpu_compute_nodes', 'enforce_placement', 'create_session', 'ShapeCache',
+           'session_metadata', 'vocab_limits', 'Runner', 'bind_shape', 'tune_threads']
 
 # %% ../nbs/03_session.ipynb #a95766fc
 class ProviderUnavailableError(ToolkitError, RuntimeError):
@@ -58,7 +55,7 @@ def _why_no_cuda(ort) -> str:
 # %% ../nbs/03_session.ipynb #aedb1773
 CPU_NODE_POLICIES = ("error", "warn", "allow")
 
-def _session_options(ort, dev, threads, graph_optimization, log_severity, optimized_model_path):
+def _session_options(ort, dev, threads, graph_optimization, log_severity, optimized_model_path, config=None):
     so = ort.SessionOptions()
     so.graph_optimization_level = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
                                    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -66,9 +63,10 @@ def _session_options(ort, dev, threads, graph_optimization, log_severity, optimi
                                    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[graph_optimization]
     so.log_severity_level = log_severity
     if dev == "cpu":
-        so.intra_op_num_threads = physical_cores() if threads is None else threads
+        so.intra_op_num_threads = default_threads() if threads is None else threads
         so.inter_op_num_threads = 1
     if optimized_model_path is not None: so.optimized_model_filepath = str(optimized_model_path)
+    for k, v in (config or {}).items(): so.add_session_config_entry(k, str(v))
     return so
 
 def _cuda_providers(ort, arena, cuda_graph):
@@ -113,33 +111,44 @@ def _new_session(ort, path, so, providers, capture:bool=False):
     return sess, log
 
 # %% ../nbs/03_session.ipynb #ab068da0
-_INT_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
+_SHAPE_OPS = {"Shape", "Size", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Range", "ConstantOfShape", "Equal",
+              "Where", "Expand", "Reshape", "NonZero", "Less", "Greater", "Not", "And", "Or"}  # ops of shape arithmetic
+
+def integer_nodes(path) -> set | None:
+    "Names of the nodes whose outputs are all integers or booleans (shape arithmetic); None where onnx is not installed."
+    try: import onnx
+    except ImportError: return None
+    m = onnx.load(str(path), load_external_data=False)
+    with contextlib.suppress(Exception): m = onnx.shape_inference.infer_shapes(m)
+    ints = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
+    types = {v.name: v.type.tensor_type.elem_type for v in [*m.graph.value_info, *m.graph.output, *m.graph.input]}
+    types.update({i.name: i.data_type for i in m.graph.initializer})
+    return {n.name for n in m.graph.node if n.op_type in ("Shape", "Size") or (n.output and all(types.get(o) in ints for o in n.output))}
 
 def cpu_compute_nodes(placement:dict, # from `parse_placement`
                       target:str, # the provider that should run everything, e.g. 'CUDAExecutionProvider'
-                      path, # the .onnx file the session was made from (for node output types)
+                      path, # the .onnx file the session was made from
+                      shape_nodes=None, # names of the nodes that only do shape arithmetic (default: `integer_nodes(path)`)
                      ) -> list:
     "(op_type, name) of nodes placed on the CPU that compute tensors rather than shapes, although `target` was asked for."
     cpu = placement.get("CPUExecutionProvider")
     if not cpu or target == "CPUExecutionProvider": return []
-    m = load_onnx(path, load_external_data=False)
-    with contextlib.suppress(Exception): m = onnx.shape_inference.infer_shapes(m)
-    types = {v.name: v.type.tensor_type.elem_type for v in [*m.graph.value_info, *m.graph.output, *m.graph.input]}
-    types.update({i.name: i.data_type for i in m.graph.initializer})
-    outs = {n.name: [types.get(o) for o in n.output] for n in m.graph.node}
-    def shape_work(op, name):
-        return op in ("Shape", "Size") or (name in outs and all(t in _INT_TYPES for t in outs[name]))
-    nodes = cpu["nodes"] or [(n.op_type, n.name) for n in m.graph.node]  # 'All nodes placed on [CPU]': every node
-    return [(op, name) for op, name in nodes if not shape_work(op, name)]
+    if shape_nodes is None: shape_nodes = integer_nodes(path)
+    nodes = cpu["nodes"]
+    if not nodes and (onnx := sys.modules.get("onnx")) is not None:  # 'All nodes placed on [CPU]': every node
+        nodes = [(n.op_type, n.name) for n in onnx.load(str(path), load_external_data=False).graph.node]
+    if shape_nodes is None: return [(op, name) for op, name in nodes if op not in _SHAPE_OPS]  # no onnx: by op type
+    return [(op, name) for op, name in nodes if name not in shape_nodes and op not in ("Shape", "Size")]
 
 def enforce_placement(log:str, # ONNX Runtime's verbose log of the session's creation
                       target:str, # the provider asked for
                       path, # the model file, for the message
                       cpu_nodes:str="error", # 'error', 'warn' or 'allow' for nodes computing on the CPU
+                      shape_nodes=None, # nodes that only do shape arithmetic (see `cpu_compute_nodes`)
                      ) -> tuple[dict, list]:
     "Parse the placement from `log`; raise (or warn, per `cpu_nodes`) when nodes compute on the CPU instead of `target`."
     placement = parse_placement(log)
-    bad = cpu_compute_nodes(placement, target, path)
+    bad = cpu_compute_nodes(placement, target, path, shape_nodes)
     if bad and cpu_nodes != "allow":
         names = ", ".join(f"{op} ({name or 'unnamed'})" for op, name in bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
         msg = (f"{len(bad)} node(s) of '{Path(path).name}' would compute on the CPU instead of {target}: {names}. They have "
@@ -150,6 +159,11 @@ def enforce_placement(log:str, # ONNX Runtime's verbose log of the session's cre
     return {k: v["count"] for k, v in placement.items()}, bad
 
 # %% ../nbs/03_session.ipynb #67cf7e66
+_TOO_NEW = ("ValidateOpsetForDomain", "is not a registered function/op", "Unsupported model IR version",
+            "Could not find an implementation for", "opset")  # what ONNX Runtime says of a file made for a newer one
+
+def _cause(e): return " ".join(str(e).split())[-300:]
+
 def create_session(path, # the .onnx file
                    device:str="auto", # 'auto', 'cpu' or 'cuda'
                    threads:int|None=None, # intra-op threads on CPU; default: the machine's physical cores
@@ -160,8 +174,12 @@ def create_session(path, # the .onnx file
                    optimized_model_path=None, # save ORT's optimized graph here, for fast later loads
                    log_severity:int=3, # ORT log level: 0 verbose .. 3 errors only
                    cpu_nodes:str="error", # CUDA: nodes that compute on the CPU are an 'error', a 'warn'ing, or 'allow'ed
+                   config:dict|None=None, # session config entries, e.g. {'session.x64quantprecision': '1'}
+                   shape_nodes=None, # CUDA: nodes that only do shape arithmetic (default: read from the file with onnx)
                   ):
     "Create an `onnxruntime.InferenceSession`, check it runs where asked (down to the node), and attach `.info`."
+    if config is not None and not (isinstance(config, dict) and all(isinstance(k, str) for k in config)):
+        raise InputError(f"config must be a dict of session config entries such as {{'session.x64quantprecision': '1'}}, got {config!r}.")
     ort = require_onnxruntime()
     path = Path(path)
     check_choice("graph_optimization", graph_optimization, GRAPH_OPT_LEVELS)
@@ -171,18 +189,23 @@ def create_session(path, # the .onnx file
     if threads is not None: check_int("threads", threads)
     dev = resolve_device(device)
     if not path.is_file(): raise OnnxFileError(f"ONNX file '{path}' not found: export or optimize the model first.")
-    so = _session_options(ort, dev, threads, graph_optimization, log_severity, optimized_model_path)
+    so = _session_options(ort, dev, threads, graph_optimization, log_severity, optimized_model_path, config)
     providers = _cuda_providers(ort, arena, cuda_graph) if dev == "cuda" else ["CPUExecutionProvider"]
     try: sess, log = _new_session(ort, path, so, providers, capture=dev == "cuda" and cpu_nodes != "allow")
     except Exception as e:
         msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        if any(k in str(e) for k in _TOO_NEW):
+            raise OnnxFileError(f"ONNX Runtime {ort.__version__} cannot run '{path}': the file uses an opset, operator or IR "
+                                "version it does not know. Upgrade ONNX Runtime (`pip install -U onnxruntime`, or "
+                                f"onnxruntime-gpu), or rebuild the file for this version. Cause: {_cause(e)}") from e
         if "protobuf" in msg.lower() or "INVALID_GRAPH" in msg or "INVALID_PROTOBUF" in msg or "Load model" in msg:
             raise OnnxFileError(f"ONNX Runtime cannot load '{path}' (corrupt, truncated or not ONNX): re-export it. "
                                 f"Cause: {msg}") from e
         raise ProviderUnavailableError(f"ONNX Runtime could not create a {dev.upper()} session for '{path}': {msg}") from e
     actual = sess.get_providers()
     info = SessionInfo(str(path), dev, actual, options=dict(graph_optimization=graph_optimization,
-                       threads=so.intra_op_num_threads if dev == "cpu" else None, arena=arena, cuda_graph=cuda_graph))
+                       threads=so.intra_op_num_threads if dev == "cpu" else None, arena=arena, cuda_graph=cuda_graph,
+                       **(config or {})))
     if dev == "cuda" and actual[0] != "CUDAExecutionProvider":
         why = _why_no_cuda(ort)
         if not allow_fallback:
@@ -190,7 +213,7 @@ def create_session(path, # the .onnx file
                                            "Pass allow_fallback=True to accept the CPU (recorded in `.info.fallback`).")
         warnings.warn(f"CUDA was asked for; falling back to the CPU because {why}.")
         info.fallback = True
-    elif log: info.placement, info.cpu_nodes = enforce_placement(log, "CUDAExecutionProvider", path, cpu_nodes)
+    elif log: info.placement, info.cpu_nodes = enforce_placement(log, "CUDAExecutionProvider", path, cpu_nodes, shape_nodes)
     sess.info = info
     return sess
 
@@ -213,11 +236,21 @@ class ShapeCache:
     def __contains__(self, shape): return shape in self.d
 
 # %% ../nbs/03_session.ipynb #d51ad2ff
-def vocab_limits(model:onnx.ModelProto) -> dict:
+def session_metadata(session) -> dict:
+    "The transformer-opt provenance stored in the session's model (its metadata_props), read by ONNX Runtime itself."
+    meta = session.get_modelmeta().custom_metadata_map
+    return {k[len(META_PREFIX):]: v for k, v in meta.items() if k.startswith(META_PREFIX)}
+
+def vocab_limits(meta:dict, # the file's provenance (`session_metadata`)
+                 path=None, # the .onnx file: where the provenance lacks the vocabulary, read the embedding tables (needs onnx)
+                ) -> dict:
     "Upper bounds of the id inputs (`input_ids`, `token_type_ids`): from the file's provenance, else its embedding tables."
-    meta = read_metadata(model)
     lim = {k: int(meta[m]) for k, m in (("input_ids", "vocab_size"), ("token_type_ids", "type_vocab_size"))
            if meta.get(m, "").isdigit()}
+    if "input_ids" in lim or path is None: return lim
+    try: import onnx
+    except ImportError: return lim
+    model = onnx.load(str(path), load_external_data=False)
     dims = {i.name: list(i.dims) for i in model.graph.initializer}
     for n in model.graph.node:
         if n.op_type == "Gather" and len(n.input) > 1 and n.input[1] in ("input_ids", "token_type_ids") and n.input[0] in dims:
@@ -229,37 +262,44 @@ def vocab_limits(model:onnx.ModelProto) -> dict:
     return lim
 
 # %% ../nbs/03_session.ipynb #926102f4
-_ONNX2TORCH = {1: torch.float32, 10: torch.float16, 7: torch.int64, 6: torch.int32}  # ONNX TensorProto types
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64,
+              "tensor(int32)": np.int32}  # ONNX Runtime's type names -> NumPy
 MODES = ("plain", "iobinding", "cudagraph")
+
+def _as_numpy(v) -> np.ndarray:
+    "A NumPy array of a NumPy array, a list, or a torch tensor (recognised without importing torch)."
+    if type(v).__module__.startswith("torch"): v = v.detach().cpu().numpy()
+    return np.ascontiguousarray(v, dtype=np.int64)
+
+def _shape(v) -> tuple:
+    return tuple(v.shape() if callable(getattr(v, "shape", None)) else v.shape)  # OrtValue.shape is a method
 
 # %% ../nbs/03_session.ipynb #2ce0c44d
 class Runner:
     "Run an ONNX encoder on batches, in 'plain', 'iobinding' or 'cudagraph' mode."
-    def __init__(self, # the .onnx file
+    def __init__(self,
                  path, # the .onnx file
                  device:str="auto", # 'auto', 'cpu' or 'cuda'
                  mode:str="plain", # 'plain', 'iobinding' or 'cudagraph' (CUDA only)
                  max_shapes:int=4, # shapes kept (IO buffers, or captured graphs) in the LRU cache
                  max_graphs:int=64, # cudagraph: graphs captured in one session before it is rebuilt
                  check_inputs:bool=True, # refuse ids outside the vocabulary and mismatched shapes before each run
-                 **session_kw, # passed to `create_session` (threads, arena, allow_fallback, ...)
+                 **session_kw, # passed to `create_session` (threads, config, arena, allow_fallback, ...)
                 ):
         check_choice("mode", mode, MODES)
         check_int("max_shapes", max_shapes); check_int("max_graphs", max_graphs, max_shapes)
         self.path, self.mode, self.session_kw, self.check_inputs = Path(path), mode, session_kw, check_inputs
-        self.max_graphs, self.graphs = max_graphs, 0
+        self.max_graphs, self.graphs, self.copies = max_graphs, 0, 0
         self.device = resolve_device(device)
         if mode == "cudagraph" and self.device != "cuda":
             raise ProviderUnavailableError("CUDA graphs need the CUDA provider: use mode='plain' or 'iobinding' on a CPU.")
         self.session = create_session(path, self.device, cuda_graph=mode == "cudagraph", **session_kw)
-        self.shapes, self.copies = ShapeCache(self._make_slot, maxsize=max_shapes), 0
-        m = load_onnx(path, load_external_data=False)  # names and types, without a second session's memory
-        g, self.limits = m.graph, vocab_limits(m)
-        inits = {i.name for i in g.initializer}
-        self.input_names = [i.name for i in g.input if i.name not in inits]
-        out = g.output[0]
-        self.output_name, self.output_dtype = out.name, _ONNX2TORCH[out.type.tensor_type.elem_type]
-        self._out_dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
+        self.shapes = ShapeCache(self._make_slot, maxsize=max_shapes)
+        self.meta = session_metadata(self.session)  # names, types and provenance from the session: no second parse
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        out = self.session.get_outputs()[0]
+        self.output_name, self.output_dtype, self._out_dims = out.name, _ORT_TYPES.get(out.type, np.float32), list(out.shape)
+        self.limits = vocab_limits(self.meta, self.path if check_inputs else None)
 
     @property
     def info(self) -> SessionInfo:
@@ -274,74 +314,73 @@ class Runner:
         return f"Runner({self.path.name}, device={self.device}, mode={self.mode}, providers={self.info and self.info.providers})"
 
 # %% ../nbs/03_session.ipynb #8aedbe2c
-@patch
-def _make_slot(self:Runner, shape):
-    "Per-shape state: bound input/output buffers (and for CUDA graphs, the session that captured them)."
-    b, s = shape
-    tdev = torch.device("cuda" if self.device == "cuda" else "cpu")
-    run_options = None
-    if self.mode == "cudagraph":
-        if self.graphs >= self.max_graphs:  # graphs of evicted shapes can never run again: free them all
-            self.shapes.d.clear(); self.graphs = 0
-            self.session = create_session(self.path, "cuda", cuda_graph=True, **self.session_kw)
-        run_options = require_onnxruntime().RunOptions()
-        run_options.add_run_config_entry("gpu_graph_id", str(self.graphs))
-        self.graphs += 1
-    sess = self.session
-    ins = {n: torch.zeros((b, s), dtype=torch.int64, device=tdev) for n in self.input_names}
-    out = torch.empty(self._out_shape(b, s), dtype=self.output_dtype, device=tdev)
-    bind = sess.io_binding()
-    dt, did = ("cuda", tdev.index or 0) if tdev.type == "cuda" else ("cpu", 0)
-    for n, t in ins.items():
-        bind.bind_input(n, dt, did, np.int64, tuple(t.shape), t.data_ptr())
-    bind.bind_output(self.output_name, dt, did, out.numpy().dtype if tdev.type == "cpu" else
-                     (np.float16 if self.output_dtype == torch.float16 else np.float32), tuple(out.shape), out.data_ptr())
-    return dict(session=sess, inputs=ins, output=out, binding=bind, run_options=run_options)
+def bind_shape(session, # the session to bind to
+               input_names, # its id inputs
+               output_name:str, output_shape:tuple, output_dtype, # its output
+               shape:tuple, # (batch, sequence)
+               device:str, # 'cpu' or 'cuda'
+              ) -> tuple[dict, object, object]:
+    "Input `OrtValue`s of `shape` on `device`, an output `OrtValue`, and an IO binding of the session to them."
+    ort = require_onnxruntime()
+    ins = {n: ort.OrtValue.ortvalue_from_shape_and_type(shape, np.int64, device, 0) for n in input_names}
+    out = ort.OrtValue.ortvalue_from_shape_and_type(output_shape, output_dtype, device, 0)
+    bind = session.io_binding()
+    for n, v in ins.items(): bind.bind_ortvalue_input(n, v)
+    bind.bind_ortvalue_output(output_name, out)
+    return ins, out, bind
 
 # %% ../nbs/03_session.ipynb #48e403e1
-@patch
-def __call__(self:Runner, inputs:dict):
-    "Run one batch. plain: NumPy out; iobinding/cudagraph: a torch tensor on the device (reused buffer: copy to keep)."
-    if self.check_inputs:
-        check_model_inputs(inputs, self.input_names, self.limits.get("input_ids"), self.limits.get("token_type_ids"))
-    else:
-        missing = [n for n in self.input_names if n not in inputs]
-        if missing: raise InputError(f"Inputs {missing} are missing: the model takes {self.input_names}.")
-    if self.mode == "plain":
-        feed = {n: (inputs[n].cpu().numpy() if isinstance(inputs[n], torch.Tensor) else np.asarray(inputs[n]))
-                for n in self.input_names}
-        return self.session.run([self.output_name], feed)[0]
-    b, s = tuple(inputs[self.input_names[0]].shape)
-    slot = self.shapes[(b, s)]
-    bound = slot["inputs"]
-    if not all(isinstance(inputs[n], torch.Tensor) and inputs[n].data_ptr() == bound[n].data_ptr()
-               for n in self.input_names):  # the caller did not write into the bound buffers: copy
-        for n in self.input_names: bound[n].copy_(torch.as_tensor(inputs[n]), non_blocking=True)
-        if self.device == "cuda": torch.cuda.current_stream().synchronize()  # ORT runs on its own stream
-        self.copies += 1
-    slot["session"].run_with_iobinding(slot["binding"], slot["run_options"])
-    return slot["output"]
+class Runner(Runner):
+    def _make_slot(self, shape):
+        "Per-shape state: bound input/output buffers (and for CUDA graphs, the graph id that captures them)."
+        run_options = None
+        if self.mode == "cudagraph":
+            if self.graphs >= self.max_graphs:  # graphs of evicted shapes can never run again: free them all
+                self.shapes.d.clear(); self.graphs = 0
+                self.session = create_session(self.path, "cuda", cuda_graph=True, **self.session_kw)
+            run_options = require_onnxruntime().RunOptions()
+            run_options.add_run_config_entry("gpu_graph_id", str(self.graphs))
+            self.graphs += 1
+        ins, out, bind = bind_shape(self.session, self.input_names, self.output_name, self._out_shape(*shape),
+                                    self.output_dtype, shape, "cuda" if self.device == "cuda" else "cpu")
+        return dict(session=self.session, inputs=ins, output=out, binding=bind, run_options=run_options)
 
-@patch
-def buffers(self:Runner,
-            batch_size:int, # rows of the shape
-            seq_len:int, # tokens of the shape
-           ) -> dict:
-    "The bound input tensors for this shape: write inputs into them and pass them back to skip the per-call copy."
-    if self.mode == "plain": raise InputError("Plain mode has no bound buffers: use mode='iobinding' or 'cudagraph'.")
-    return self.shapes[(batch_size, seq_len)]["inputs"]
+    def __call__(self, inputs:dict):
+        "Run one batch. plain: NumPy out; iobinding/cudagraph: an `OrtValue` on the device (a reused buffer: `.numpy()` copies it)."
+        if self.check_inputs:
+            check_model_inputs(inputs, self.input_names, self.limits.get("input_ids"), self.limits.get("token_type_ids"))
+        else:
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing: raise InputError(f"Inputs {missing} are missing: the model takes {self.input_names}.")
+        if self.mode == "plain":
+            return self.session.run([self.output_name], {n: _as_numpy(inputs[n]) for n in self.input_names})[0]
+        slot = self.shapes[_shape(inputs[self.input_names[0]])]
+        bound = slot["inputs"]
+        if not all(inputs[n] is bound[n] for n in self.input_names):  # the caller did not write into the bound buffers
+            for n in self.input_names: bound[n].update_inplace(_as_numpy(inputs[n]))
+            self.copies += 1
+        slot["session"].run_with_iobinding(slot["binding"], slot["run_options"])
+        return slot["output"]
+
+    def buffers(self,
+                batch_size:int, # rows of the shape
+                seq_len:int, # tokens of the shape
+               ) -> dict:
+        "The bound input `OrtValue`s of this shape: `update_inplace` them and pass them back to skip the copy step."
+        if self.mode == "plain": raise InputError("Plain mode has no bound buffers: use mode='iobinding' or 'cudagraph'.")
+        return self.shapes[(batch_size, seq_len)]["inputs"]
 
 # %% ../nbs/03_session.ipynb #57a3581e
 def tune_threads(path, # the .onnx file
                  inputs:dict, # one batch to time
-                 candidates=None, # thread counts to try (default: 1, half, all physical cores, all CPUs)
+                 candidates=None, # thread counts to try (default: 1, half and all usable cores, all usable CPUs)
                  warmup:int=2, # untimed calls per count
                  iters:int=5, # timed calls per count
                 ) -> dict:
     "Median latency (ms) per intra-op thread count on the CPU, and the best count."
     check_int("warmup", warmup, 0); check_int("iters", iters)
-    cores = physical_cores()
-    if candidates is None: candidates = sorted({1, max(1, cores // 2), cores, os.cpu_count() or cores})
+    cores = default_threads()
+    if candidates is None: candidates = sorted({1, max(1, cores // 2), cores, usable_cpus()})
     candidates = [check_int("candidates", n) for n in candidates]
     res = {}
     for n in candidates:
