@@ -22,7 +22,7 @@ MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 def run(cmd, env=None):
     "Wall seconds and stdout of one child process."
     t0 = time.perf_counter()
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, env=env, text=True)
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, env=env, text=True, cwd=tempfile.gettempdir())
     if p.returncode: raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{p.stderr[-3000:]}")
     return time.perf_counter() - t0, p.stdout
 
@@ -30,7 +30,8 @@ def run_measured(cmd, env=None):
     "Wall seconds and peak RSS (MiB) of a child, measured with os.wait4 (the child's own maxrss)."
     with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty child cannot block on a full pipe
         t0 = time.perf_counter()
-        p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=err, env=env)
+        p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=err, env=env,
+                             cwd=tempfile.gettempdir())  # not the checkout: `-m`/`-c` put the working folder first on sys.path
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
         p.returncode = status
@@ -42,7 +43,7 @@ ENGINE_OLD = """
 import sys, time, json
 from transformer_opt.core import builtin_corpus
 from transformer_opt.export import TransformerOptimizationToolkit
-import transformer_opt
+import transformer_opt.engine  # the old code adds tk.engine there
 texts = builtin_corpus(2000)
 eng = TransformerOptimizationToolkit(sys.argv[1], work_dir=sys.argv[2]).engine(device="cpu", max_length=128)
 eng.encode(texts[:200]); t0 = time.perf_counter(); eng.encode(texts); s = time.perf_counter() - t0
