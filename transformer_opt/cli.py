@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse, sys, time, warnings
 from pathlib import Path
 from .core import ToolkitError, InputError, ModelLoadError, check_int, check_out_dir
-from .engine import ENGINE_JSON, OUTPUT_KINDS, InferenceEngine, run_file
+from .engine import ENGINE_JSON, OUTPUT_KINDS, InferenceEngine, check_new_folder, run_file
 
 # %% auto #0
 __all__ = ['BUILD_OPTIONS', 'RAY_ONLY', 'build_parser', 'load_toolkit', 'format_table', 'check_args', 'is_engine_folder',
@@ -163,10 +163,7 @@ def check_build_args(args:argparse.Namespace):
     for name in ("max_length", "max_batch_tokens", "max_batch_size"):
         if getattr(args, name) is not None: check_int("--" + name.replace("_", "-"), getattr(args, name))
     for d in args.dimensions or []: check_int("--dimensions", d)
-    out = Path(args.out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        raise InputError(f"--out '{out}' already exists: choose a new folder, or add --overwrite to replace it.")
-    check_out_dir(out.parent, "parent of --out")
+    check_new_folder(args.out, args.overwrite)
     check_out_dir(args.work_dir, "work folder (--work-dir)")
 
 def build_settings(args:argparse.Namespace) -> dict:

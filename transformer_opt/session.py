@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from .core import (ToolkitError, InputError, OnnxFileError, META_PREFIX, require_onnxruntime,
-                                  check_choice, check_int, check_model_inputs, default_threads, resolve_device,
-                                  usable_cpus)
+                                  check_choice, check_int, check_model_inputs, default_threads, optional_onnx,
+                                  resolve_device, usable_cpus)
 
 # %% auto #0
 __all__ = ['GRAPH_OPT_LEVELS', 'CPU_NODE_POLICIES', 'MODES', 'ProviderUnavailableError', 'SessionInfo', 'parse_placement',
@@ -114,11 +114,10 @@ def _new_session(ort, path, so, providers, capture:bool=False):
 _SHAPE_OPS = {"Shape", "Size", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Range", "ConstantOfShape", "Equal",
               "Where", "Expand", "Reshape", "NonZero", "Less", "Greater", "Not", "And", "Or"}  # ops of shape arithmetic
 
-def integer_nodes(path) -> set | None:
-    "Names of the nodes whose outputs are all integers or booleans (shape arithmetic); None where onnx is not installed."
-    try: import onnx
-    except ImportError: return None
-    m = onnx.load(str(path), load_external_data=False)
+def integer_nodes(model) -> set | None:
+    "Names of the nodes of `model` (a path or an onnx model) whose outputs are all integers or booleans; None without onnx."
+    if (onnx := optional_onnx()) is None: return None
+    m = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model), load_external_data=False)
     with contextlib.suppress(Exception): m = onnx.shape_inference.infer_shapes(m)
     ints = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
     types = {v.name: v.type.tensor_type.elem_type for v in [*m.graph.value_info, *m.graph.output, *m.graph.input]}
@@ -133,10 +132,10 @@ def cpu_compute_nodes(placement:dict, # from `parse_placement`
     "(op_type, name) of nodes placed on the CPU that compute tensors rather than shapes, although `target` was asked for."
     cpu = placement.get("CPUExecutionProvider")
     if not cpu or target == "CPUExecutionProvider": return []
-    if shape_nodes is None: shape_nodes = integer_nodes(path)
-    nodes = cpu["nodes"]
-    if not nodes and (onnx := sys.modules.get("onnx")) is not None:  # 'All nodes placed on [CPU]': every node
-        nodes = [(n.op_type, n.name) for n in onnx.load(str(path), load_external_data=False).graph.node]
+    onnx, nodes = optional_onnx(), cpu["nodes"]
+    model = onnx.load(str(path), load_external_data=False) if onnx and (shape_nodes is None or not nodes) else None
+    if shape_nodes is None and model is not None: shape_nodes = integer_nodes(model)
+    if not nodes and model is not None: nodes = [(n.op_type, n.name) for n in model.graph.node]  # 'All nodes placed on [CPU]'
     if shape_nodes is None: return [(op, name) for op, name in nodes if op not in _SHAPE_OPS]  # no onnx: by op type
     return [(op, name) for op, name in nodes if name not in shape_nodes and op not in ("Shape", "Size")]
 
@@ -247,9 +246,7 @@ def vocab_limits(meta:dict, # the file's provenance (`session_metadata`)
     "Upper bounds of the id inputs (`input_ids`, `token_type_ids`): from the file's provenance, else its embedding tables."
     lim = {k: int(meta[m]) for k, m in (("input_ids", "vocab_size"), ("token_type_ids", "type_vocab_size"))
            if meta.get(m, "").isdigit()}
-    if "input_ids" in lim or path is None: return lim
-    try: import onnx
-    except ImportError: return lim
+    if "input_ids" in lim or path is None or (onnx := optional_onnx()) is None: return lim
     model = onnx.load(str(path), load_external_data=False)
     dims = {i.name: list(i.dims) for i in model.graph.initializer}
     for n in model.graph.node:
