@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-length", type=int, default=128, help="corpus mode: truncate texts to this many tokens")
     _add_build_parser(sub)
     _add_run_parser(sub)
+    _add_serve_parser(sub)
     return p
 
 # %% ../nbs/08_cli.ipynb #bf5644d1
@@ -105,6 +106,33 @@ def _add_run_parser(sub):
     g.add_argument("--id-field", default=None, help="the id's key in JSON lines (default: file:line)")
     g.add_argument("--batch-rows", type=int, default=2048, help="rows per worker call")
 
+# %% ../nbs/08_cli.ipynb #d2ba88cc
+def _add_serve_parser(sub):
+    s = sub.add_parser("serve", help="serve an engine folder over HTTP (TEI and OpenAI routes, dynamic batching)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("folder", help="an engine folder (`transformer-opt build`)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="default: the folder's")
+    b = s.add_argument_group("batching (default: measured for the device, shown in /info)")
+    b.add_argument("--max-batch-tokens", type=int, default=None, help="token budget of a batch (size x padded length)")
+    b.add_argument("--max-batch-size", type=int, default=None, help="inputs per batch")
+    b.add_argument("--sessions", type=int, default=None, help="engine sessions fed from the queue (CPU)")
+    b.add_argument("--threads", type=int, default=None, help="intra-op threads per session (CPU)")
+    b.add_argument("--solo", action=argparse.BooleanOptionalAction, default=None, help="CPU: a session with every core "
+                   "for a batch that has the machine to itself (default: with single-thread sessions)")
+    b.add_argument("--batch-wait-ms", type=float, default=None, help="how long a small batch may wait for company")
+    b.add_argument("--min-fill", type=float, default=None, help="real / padded tokens a batch keeps (CPU default 0.9)")
+    g = s.add_argument_group("limits")
+    g.add_argument("--max-concurrent-inputs", type=int, default=None, help="inputs in flight before 429 (default 512)")
+    g.add_argument("--max-client-batch", type=int, default=None, help="inputs per request (default 2048)")
+    g.add_argument("--max-input-chars", type=int, default=None, help="characters per input (default 65536)")
+    g.add_argument("--payload-limit", type=int, default=None, help="bytes per request body (default 8 MiB)")
+    g.add_argument("--request-timeout", type=float, default=None, help="seconds a request may wait (default 60)")
+    g.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` on every route but /health")
+    g.add_argument("--cors-origin", action="append", default=None, help="allow this browser origin (repeatable)")
+    g.add_argument("--model-name", default=None, help="the model's name in answers (default: the folder's)")
+
 # %% ../nbs/08_cli.ipynb #7b7c8cb0
 def load_toolkit(model:str, # hub id, local folder or architecture name
                  weights:str="auto", # 'auto', 'real' or 'random'
@@ -135,6 +163,7 @@ def check_args(args:argparse.Namespace):
     "Every option checked before the model is loaded, with the same `ToolkitError`s as the Python API."
     if args.command == "run": return check_run_args(args)
     if args.command == "build": return check_build_args(args)
+    if args.command == "serve": return None  # the server checks its folder and settings before it binds a port
     from transformer_opt.bench import CORPUS_ENGINES, ENGINES
     bad = [e for e in args.engines or [] if e not in ENGINES]
     if bad: raise InputError(f"Unknown engine {bad[0]!r}: use some of {', '.join(ENGINES)}.")
@@ -315,6 +344,9 @@ def main(argv=None) -> int:
         check_args(args)
         if args.command == "run": return run_command(args)
         if args.command == "build": return build_command(args)
+        if args.command == "serve":
+            from transformer_opt.serve import serve_command  # needs the `serve` extra
+            return serve_command(args)
         if args.corpus is not None: return corpus_command(args)
         tk = load_toolkit(args.model, "random" if args.random_weights else args.weights, args.work_dir)
         kw = {k: v for k, v in dict(iters=args.iters, warmup=args.warmup, max_seconds=args.max_seconds).items() if v is not None}

@@ -226,6 +226,7 @@ class InferenceEngine:
                  threads:int|None=None, # CPU intra-op threads (default: `default_threads()`, the cores this process may use)
                  spec:EngineSpec|None=None, # what the folder says (None: an engine made from a file alone)
                  dense:list|None=None, # Dense layers after pooling: (weight, bias or None, activation name) each
+                 session:dict|None=None, # session config entries over the folder's, e.g. {'session.intra_op.allow_spinning': '0'}
                 ):
         self.device, self.path, self.spec = resolve_device(device), Path(path), spec or EngineSpec()
         self.max_length = check_int("max_length", self.spec.max_length if max_length is None else max_length, 2, self.spec.max_positions)
@@ -242,7 +243,7 @@ class InferenceEngine:
         int8 = int8_session_config() if self.device == "cpu" else {}
         def runner(precision): return Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False,
                                              threads=threads, shape_nodes=shape_nodes,
-                                             config={**self.spec.session, **(int8 if precision == "int8" else {})})
+                                             config={**self.spec.session, **(int8 if precision == "int8" else {}), **(session or {})})
         self.runner = runner(spec.precision if spec is not None else None)
         self.meta = self.runner.meta
         self.precision = self.spec.precision if spec is not None else self.meta.get("precision", "fp32")
