@@ -20,7 +20,7 @@ from .session import ProviderUnavailableError, Runner, _why_no_cuda
 
 # %% auto #0
 __all__ = ['ENGINE_FORMAT', 'ENGINE_JSON', 'MODEL_FILE', 'TASKS', 'DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'ACTIVATIONS',
-           'TOKENIZER_FILES', 'NO_BUILD', 'OUTPUT_KINDS', 'read_tokenizer', 'Pooling', 'plan_batches',
+           'TOKENIZER_FILES', 'NO_BUILD', 'OUTPUT_KINDS', 'read_tokenizer', 'Pooling', 'padded_length', 'plan_batches',
            'EngineFolderError', 'EngineSpec', 'spec_from_json', 'RunReport', 'check_texts', 'int8_session_config',
            'pad_batch', 'InferenceEngine', 'softmax', 'file_digest', 'external_data_files', 'check_new_folder',
            'replace_folder', 'read_spec', 'engine_device', 'text_lines', 'read_texts', 'NpyStream', 'run_file']
@@ -60,6 +60,12 @@ class Pooling:
     def __post_init__(self): check_choice("pooling mode", self.mode, POOLING_MODES)
 
 # %% ../nbs/04_engine.ipynb #e27ce771
+def padded_length(n:int, # a text's (or a batch's longest) tokens
+                  buckets=None, # padded lengths to round up to (sorted); None: no rounding
+                 ) -> int:
+    "The length a batch is padded to: `n` rounded up to the first bucket that holds it (`n` itself past the last)."
+    return n if not buckets else next((b for b in buckets if b >= n), n)
+
 def plan_batches(lengths, # tokens of each text (special tokens included)
                  max_batch_tokens:int=2048, # a batch's size times its padded length stays within this
                  max_batch_size:int=64, # and its size within this
@@ -69,10 +75,9 @@ def plan_batches(lengths, # tokens of each text (special tokens included)
     lengths = np.asarray(lengths, dtype=np.int64)
     check_int("max_batch_tokens", max_batch_tokens); check_int("max_batch_size", max_batch_size)
     if lengths.size and lengths.min() < 1: raise InputError("Every text needs at least one token.")
-    pad = (lambda n: n) if not buckets else (lambda n: next((b for b in buckets if b >= n), n))
     order, batches, start = np.argsort(-lengths, kind="stable"), [], 0
     while start < len(order):
-        L = pad(int(lengths[order[start]]))
+        L = padded_length(int(lengths[order[start]]), buckets)
         n = max(1, min(max_batch_size, max_batch_tokens // L, len(order) - start))  # a text over budget runs alone
         batches.append((order[start:start + n], L)); start += n
     return batches

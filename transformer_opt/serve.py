@@ -15,7 +15,7 @@ from typing import Union
 import numpy as np
 from . import __version__
 from .core import InputError, MissingDependencyError, builtin_corpus, check_int, usable_cpus
-from .engine import EngineFolderError, InferenceEngine, engine_device, read_spec, softmax
+from .engine import EngineFolderError, InferenceEngine, engine_device, padded_length, read_spec, softmax
 try:
     import uvicorn
     from fastapi import FastAPI, Request
@@ -45,7 +45,7 @@ class Job:
         self.future = loop.create_future()
         self.rows, self.left = None, len(ids)
         self.cancelled = self.failed = False
-        self.queued, self.started, self.inference, self.batches = time.monotonic(), None, 0.0, 0
+        self.queued, self.started, self.inference = time.monotonic(), None, 0.0
 
     def dead(self, now:float) -> bool: return self.cancelled or self.failed or now > self.deadline
 
@@ -92,20 +92,16 @@ class Batcher:
         self.min_fill = min_fill
         self.engines, self.max_batch_tokens, self.max_batch_size = engines, max_batch_tokens, max_batch_size
         self.batch_wait, self.metrics, self.solo, self._busy = batch_wait, metrics, solo, 0
-        e = engines[0]
-        self._pad = (lambda n: n) if not e.buckets else (lambda n: next((b for b in e.buckets if b >= n), n))
         self._items, self._cv, self._stop = [], threading.Condition(), False
         self._threads = [threading.Thread(target=self._work, args=(eng,), name=f"engine-{k}", daemon=True)
                          for k, eng in enumerate(engines)]
         for t in self._threads: t.start()
 
-    @property
-    def waiting(self) -> int: return len(self._items)
-
     def submit(self, job:Job):
         "Queue every input of `job`."
         with self._cv:
-            self._items.extend(QueueItem(job, i, t, self._pad(len(t))) for i, t in enumerate(job.ids))
+            buckets = self.engines[0].buckets
+            self._items.extend(QueueItem(job, i, t, padded_length(len(t), buckets)) for i, t in enumerate(job.ids))
             self._cv.notify(len(self.engines))
         if self.metrics: self.metrics.queue.set(len(self._items))
 
@@ -167,7 +163,7 @@ class Batcher(Batcher):
             for job in {it.job for it in batch}:
                 if job.rows is None: job.rows = np.empty((len(job.ids), y.shape[1]), np.float32)
                 job.started = t0 if job.started is None else min(job.started, t0)
-                job.inference = max(job.inference, t0 + dt - job.started); job.batches += 1  # first start to last end
+                job.inference = max(job.inference, t0 + dt - job.started)  # from its first batch's start to its last's end
             for k, it in enumerate(batch):
                 it.job.rows[it.i] = y[k]; it.job.left -= 1
                 if it.job.left == 0: done.append(it.job)
@@ -351,11 +347,12 @@ class EmbeddingServer:
                                          session=SOLO_SESSION, **kw) if s.solo else None
         e = self.engine = self.engines[0]
         s.max_batch_tokens, s.max_batch_size = e.max_batch_tokens, e.max_batch_size
-        for x in self.engines + [self.solo] * bool(self.solo): x.pooling = type(x.pooling)(x.pooling.mode, False)  # normalised per request
+        self.all_sessions = self.engines + ([self.solo] if self.solo else [])  # every session, for what applies to all
+        for x in self.all_sessions: x.pooling = type(x.pooling)(x.pooling.mode, False)  # normalised per request
         self.normalizes_in_graph = e.pooled and e.spec.pooling.get("normalize", False)
         self.name = s.model_name or served_name(e)
         self.metrics, self.phase, self.problem = ServerMetrics(), "starting", None
-        self.inflight, self.batcher, self.tokenizer_pool = 0, None, None
+        self.inflight, self.batcher, self.tokenizer_pool, self.neighbour_cosine = 0, None, None, None
 
 # %% ../nbs/05a_serve.ipynb #e65a551e
 def neighbour_check(engine:InferenceEngine, # an engine whose rows may depend on their batch mates (INT8)
@@ -387,7 +384,7 @@ class EmbeddingServer(EmbeddingServer):
             s = self.settings
             if self.engine.precision == "int8" and s.max_batch_size > 1: self.neighbour_cosine = neighbour_check(self.engine)
             shapes = warmup_shapes(self.engine, s.max_batch_tokens, s.max_batch_size)
-            for e in self.engines + [self.solo] * bool(self.solo):
+            for e in self.all_sessions:
                 for b, L in shapes: e._run_batch(_warm_rows(e, b, L), L)
             self.tokenizer_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
             self.batcher = Batcher(self.engines, s.max_batch_tokens, s.max_batch_size, s.batch_wait, self.metrics, self.solo,
@@ -605,7 +602,7 @@ class EmbeddingServer(EmbeddingServer):
                                   batch_wait=s.batch_wait, min_fill=s.min_fill, sessions=s.sessions, threads_per_session=s.threads,
                                   solo_threads=s.threads * s.sessions if self.solo else None,
                                   tokenization_threads=1, buckets=e.buckets, basis=s.basis),
-                    phase=self.phase, gate=e.spec.gate, provenance=e.spec.provenance)
+                    phase=self.phase, gate=e.spec.gate, int8_neighbour_cosine=self.neighbour_cosine, provenance=e.spec.provenance)
 
 # %% ../nbs/05a_serve.ipynb #70babef6
 class Guard:
