@@ -12,6 +12,7 @@ Modules:
 - `transformer_opt.optimize`: Turn an exported encoder into a fast one with ONNX Runtime's transformer fusions, FP16 for GPUs and INT8 for CPUs, and prove it still computes the same function.
 - `transformer_opt.scale`: Corpora that outgrow one machine: Ray Data reads the files, a pool of workers runs the optimized engine, Parquet comes out with an id per input. The same call runs on a laptop (a local Ray) and on a cluster of GPU nodes.
 - `transformer_opt.serve`: `transformer-opt serve DIR`: the engine folder behind TEI's and OpenAI's routes, with the inputs of all concurrent requests batched together under a token budget, limits on every input, Prometheus metrics and a graceful drain.
+- `transformer_opt.serve_ray`: `transformer-opt serve DIR --ray`: the server of `05a_serve` as Ray Serve replicas, each with the engine folder, its own sessions and batcher; one limit on inputs in flight for the whole service; a replica that dies is replaced, and the requests it held are sent again or answered 503.
 - `transformer_opt.session`: Create ONNX Runtime sessions that run where you asked (nodes placed on the CPU inside a CUDA session are found and named), and a runner with plain, IO-binding and CUDA-graph modes that refuses bad inputs before ONNX Runtime sees them.
 - `transformer_opt.viz`: Speedup, throughput, latency, memory and the latency-throughput frontier, drawn from a results JSON, and texts/s over a real corpus; each chart names its device, model and weights, so a figure never travels without its provenance."""
 

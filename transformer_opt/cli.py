@@ -132,6 +132,17 @@ def _add_serve_parser(sub):
     g.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` on every route but /health")
     g.add_argument("--cors-origin", action="append", default=None, help="allow this browser origin (repeatable)")
     g.add_argument("--model-name", default=None, help="the model's name in answers (default: the folder's)")
+    r = s.add_argument_group("Ray Serve: the same server as replicas (05b_serve_ray)")
+    r.add_argument("--ray", action="store_true", help="run as Ray Serve replicas (a local Ray on 127.0.0.1 unless --ray-address)")
+    r.add_argument("--replicas", type=int, default=None, help="fixed replicas (default: as many as the CPUs or GPUs allow)")
+    r.add_argument("--autoscale", default=None, metavar="MIN:MAX", help="replicas between MIN and MAX (Ray Serve's autoscaler)")
+    r.add_argument("--ray-address", default=None, help="a Ray cluster to join ('auto', 'ray://head:10001')")
+    r.add_argument("--threads-per-replica", type=int, default=None, help="CPU threads per replica (default 1)")
+    r.add_argument("--gpus-per-replica", type=float, default=None, help="GPUs per replica (CUDA folders; default 1)")
+    r.add_argument("--ingress", choices=["proxy", "haproxy"], default=None, help="Ray Serve's Python proxy (default) or "
+                   "its HAProxy ingress (faster; a local Ray only; its stats ports bind every interface)")
+    r.add_argument("--ray-batching", action="store_true", default=None, help="Ray Serve's @serve.batch in each replica "
+                   "instead of our batcher (for comparison: measured slower)")
 
 # %% ../nbs/08_cli.ipynb #7b7c8cb0
 def load_toolkit(model:str, # hub id, local folder or architecture name

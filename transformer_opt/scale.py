@@ -47,15 +47,17 @@ def _loopback():
 
 def init_ray(address:str|None=None, # a cluster ('auto', 'ray://head:10001', 'host:6379'); None: RAY_ADDRESS, else a local Ray
              num_cpus:int|None=None, # CPUs a local Ray may use (default: all of this machine's)
+             log_to_driver:bool=True, # show the workers' logs in this process
             ) -> bool:
     "Join a Ray cluster, or start a local Ray bound to 127.0.0.1; True when this call started it (the caller stops it)."
     ray = require_ray()
     if ray.is_initialized(): return False
     address = address or os.environ.get("RAY_ADDRESS")
-    if address: ray.init(address=address, logging_level=logging.WARNING)
+    if address: ray.init(address=address, logging_level=logging.WARNING, log_to_driver=log_to_driver)
     else:
         with _loopback():
-            ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.WARNING)
+            ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.WARNING,
+                     log_to_driver=log_to_driver)
     return True
 
 # %% ../nbs/05_scale.ipynb #09f64853

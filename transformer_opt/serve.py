@@ -31,11 +31,12 @@ except ImportError as e:
                                  "`pip install 'transformer-opt[serve]'`.") from e
 
 # %% auto #0
-__all__ = ['SERVE_CPU_BUDGET', 'NO_SPIN', 'CPU_MIN_FILL', 'SOLO_SESSION', 'INLINE_TOKENIZE_CHARS', 'ROUTES', 'SERVE_FLAGS', 'Job',
-           'QueueItem', 'cut_batch', 'Batcher', 'ServerMetrics', 'ServeSettings', 'resolve_settings', 'HTTPError',
-           'error_body', 'check_inputs', 'served_name', 'warmup_shapes', 'EmbeddingServer', 'neighbour_check', 'dumps',
-           'json_response', 'b64_rows', 'EmbedRequest', 'PredictRequest', 'TokenizeRequest', 'OpenAIEmbeddingRequest',
-           'Guard', 'create_app', 'serve', 'serve_command', 'serve_table', 'serve_targets']
+__all__ = ['SERVE_CPU_BUDGET', 'NO_SPIN', 'CPU_MIN_FILL', 'SOLO_SESSION', 'INLINE_TOKENIZE_CHARS', 'ROUTES', 'SERVE_FLAGS',
+           'RAY_ONLY_FLAGS', 'Job', 'QueueItem', 'cut_batch', 'Batcher', 'ServerMetrics', 'ServeSettings',
+           'resolve_settings', 'HTTPError', 'error_body', 'check_inputs', 'served_name', 'warmup_shapes',
+           'EmbeddingServer', 'neighbour_check', 'dumps', 'json_response', 'b64_rows', 'EmbedRequest', 'PredictRequest',
+           'TokenizeRequest', 'OpenAIEmbeddingRequest', 'replay_body', 'Guard', 'create_app', 'serve', 'serve_command',
+           'serve_table', 'serve_targets']
 
 # %% ../nbs/05a_serve.ipynb #da69d9f1
 class Job:
@@ -232,6 +233,7 @@ class ServeSettings:
     min_fill: float | None = None          # real / padded tokens a batch keeps (None: CPU_MIN_FILL on the CPU, 0 on CUDA)
     model_name: str | None = None          # the name answers give (default: the folder's model)
     device: str = "auto"                   # 'auto' (the folder's), 'cpu' or 'cuda'
+    cores: int | None = None               # CPU cores the layout is planned for (default: this process's usable cores)
     basis: str = ""                        # why the layout is what it is (filled by `resolve_settings`)
 
 # %% ../nbs/05a_serve.ipynb #04677f33
@@ -240,7 +242,7 @@ def resolve_settings(s:ServeSettings, # what the user asked for
                      cores:int|None=None, # CPU cores this process may use (default: `usable_cpus()`)
                     ) -> ServeSettings:
     "Fill what `s` leaves open from the device and the machine, and check every limit."
-    cores = cores or usable_cpus()
+    cores = cores or s.cores or usable_cpus()
     for k in ("max_concurrent_inputs", "max_client_batch", "max_input_chars", "payload_limit"): check_int(k, getattr(s, k))
     if not (isinstance(s.request_timeout, (int, float)) and s.request_timeout > 0):
         raise InputError(f"request_timeout must be a positive number of seconds, got {s.request_timeout!r}.")
@@ -312,10 +314,12 @@ def check_inputs(inputs, # what the request sent: a string or a list of strings
     return texts
 
 # %% ../nbs/05a_serve.ipynb #258cb592
-def served_name(engine:InferenceEngine) -> str:
+def served_name(spec, # the folder's `EngineSpec`
+                path:Path, # the folder (or model file)
+               ) -> str:
     "The model's name in answers: the folder's provenance (a hub id), else the folder's own name."
-    m = str(engine.spec.provenance.get("model") or "")
-    return m if m and not Path(m).is_absolute() and not m.startswith(".") else (engine.folder or engine.path).name
+    m = str(spec.provenance.get("model") or "")
+    return m if m and not Path(m).is_absolute() and not m.startswith(".") else Path(path).name
 
 def warmup_shapes(engine:InferenceEngine, max_batch_tokens:int, max_batch_size:int) -> list[tuple[int, int]]:
     "(batch, length) shapes to run before serving: single texts at several lengths, and full batches of short texts."
@@ -350,9 +354,11 @@ class EmbeddingServer:
         self.all_sessions = self.engines + ([self.solo] if self.solo else [])  # every session, for what applies to all
         for x in self.all_sessions: x.pooling = type(x.pooling)(x.pooling.mode, False)  # normalised per request
         self.normalizes_in_graph = e.pooled and e.spec.pooling.get("normalize", False)
-        self.name = s.model_name or served_name(e)
+        self.name = s.model_name or served_name(e.spec, e.folder or e.path)
         self.metrics, self.phase, self.problem = ServerMetrics(), "starting", None
         self.inflight, self.batcher, self.tokenizer_pool, self.neighbour_cosine = 0, None, None, None
+        self.shared = None  # a limit shared with other servers (Ray Serve replicas: `serve_ray.SharedAdmission`)
+        self.watch_disconnect = True  # notice a client gone by reading the connection (Ray Serve cancels the request instead)
 
 # %% ../nbs/05a_serve.ipynb #e65a551e
 def neighbour_check(engine:InferenceEngine, # an engine whose rows may depend on their batch mates (INT8)
@@ -447,8 +453,9 @@ class EmbeddingServer(EmbeddingServer):
         "Rows of `texts` in their order (pooled, not normalised) and the tokens they took, through the shared queue."
         self.check_ready()
         self.admit(len(texts))
-        timing = request.scope.setdefault("transformer_opt", {})
+        timing, shared = request.scope.setdefault("transformer_opt", {}), False
         try:
+            if self.shared: await self.shared.admit(len(texts)); shared = True  # the whole service's limit
             loop, t0 = asyncio.get_running_loop(), time.monotonic()
             if sum(map(len, texts)) <= INLINE_TOKENIZE_CHARS: ids, truncated = self.tokenize(texts, truncate, prefix)
             else: ids, truncated = await loop.run_in_executor(self.tokenizer_pool, self.tokenize, texts, truncate, prefix)
@@ -457,13 +464,14 @@ class EmbeddingServer(EmbeddingServer):
             if truncated: self.metrics.truncated.inc(truncated)
             job = Job(ids, request.scope["transformer_opt_deadline"], loop)
             self.batcher.submit(job)
-            gone = asyncio.ensure_future(_client_gone(request.receive))
+            gone = asyncio.ensure_future(_client_gone(request.receive) if self.watch_disconnect else asyncio.Event().wait())
             try: await asyncio.wait({job.future, gone}, timeout=max(0.0, job.deadline - time.monotonic()),
                                     return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError: job.cancelled = True; raise  # Ray Serve cancels a request whose client left
             finally: gone.cancel()
             if not job.future.done():
                 job.cancelled = True  # its inputs leave the queue at the next cut
-                if gone.done(): raise HTTPError(499, "The client closed the connection.", "Cancelled", "client_gone")
+                if gone.done() and not gone.cancelled(): raise HTTPError(499, "The client closed the connection.", "Cancelled", "client_gone")
                 raise HTTPError(503, f"The request waited past its deadline ({self.settings.request_timeout:g} s): "
                                 "the server is overloaded; retry later.", "Overloaded", "timeout")
             job.future.result()  # an engine fault raises here (500)
@@ -472,7 +480,9 @@ class EmbeddingServer(EmbeddingServer):
                 self.metrics.queue_s.observe(timing["queue"])
             timing["tokens"] = sum(map(len, ids))
             return job.rows, timing["tokens"]
-        finally: self.release(len(texts))
+        finally:
+            self.release(len(texts))
+            if shared: self.shared.release(len(texts))
 
 # %% ../nbs/05a_serve.ipynb #bb22b2d6
 class EmbeddingServer(EmbeddingServer):
@@ -605,6 +615,19 @@ class EmbeddingServer(EmbeddingServer):
                     phase=self.phase, gate=e.spec.gate, int8_neighbour_cosine=self.neighbour_cosine, provenance=e.spec.provenance)
 
 # %% ../nbs/05a_serve.ipynb #70babef6
+def replay_body(body:bytes, # the request's body, read already
+                receive, # the connection's ASGI `receive`
+                more:bool=False, # whether more of the body is still to come from `receive`
+               ):
+    "ASGI `receive` that gives the body read already, then the connection's next messages (the rest, its disconnect)."
+    sent = False
+    async def rcv():
+        nonlocal sent
+        if sent: return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": more}
+    return rcv
+
 class Guard:
     "ASGI middleware: API key, payload limit, deadline, timing headers and request metrics for every HTTP request."
     def __init__(self, app, srv:EmbeddingServer): self.app, self.srv = app, srv
@@ -668,15 +691,7 @@ class Guard(Guard):
             if seen > self.srv.settings.payload_limit: return None
             if not msg.get("more_body"): return b"".join(parts)
 
-    def replay(self, body:bytes, receive):
-        "`receive` for the app: the body read already, then the client's next message (its disconnect)."
-        sent = False
-        async def rcv():
-            nonlocal sent
-            if sent: return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return rcv
+    def replay(self, body:bytes, receive): return replay_body(body, receive)
 
     async def refuse(self, scope, send, e:HTTPError):
         scope.setdefault("transformer_opt", {})["failure"] = e.kind
@@ -720,7 +735,7 @@ def create_app(folder, # an engine folder, or an `EmbeddingServer`
     srv = folder if isinstance(folder, EmbeddingServer) else EmbeddingServer(folder, settings or ServeSettings(**kwargs))
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        threading.Thread(target=srv.start, name="warmup", daemon=True).start()
+        if srv.phase != "ready": threading.Thread(target=srv.start, name="warmup", daemon=True).start()  # a replica: started
         yield
         srv.phase = "draining"
         await asyncio.get_running_loop().run_in_executor(None, srv.stop)
@@ -773,12 +788,20 @@ def serve(folder, # an engine folder
 SERVE_FLAGS = ("max_batch_tokens", "max_batch_size", "max_concurrent_inputs", "max_client_batch", "max_input_chars",
                "payload_limit", "request_timeout", "api_key", "sessions", "threads", "solo", "batch_wait", "min_fill", "model_name", "device")
 
+RAY_ONLY_FLAGS = ("replicas", "autoscale", "ray_address", "threads_per_replica", "gpus_per_replica", "ingress", "ray_batching")
+
 def serve_command(args) -> int:
     "`transformer-opt serve DIR ...`."
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     kw = {k: getattr(args, k) for k in SERVE_FLAGS if getattr(args, k, None) is not None}
     if getattr(args, "batch_wait_ms", None): kw["batch_wait"] = args.batch_wait_ms / 1000
-    serve(args.folder, args.host, args.port, cors_origins=tuple(args.cors_origin or ()), **kw)
+    kw["cors_origins"] = tuple(args.cors_origin or ())
+    if getattr(args, "ray", False):
+        from transformer_opt.serve_ray import serve_ray_command  # Ray Serve replicas (05b_serve_ray)
+        return serve_ray_command(args, kw)
+    ray_only = [f"--{k.replace('_', '-')}" for k in RAY_ONLY_FLAGS if getattr(args, k, None) is not None]
+    if ray_only: raise InputError(f"{', '.join(ray_only)} appl{'ies' if len(ray_only) == 1 else 'y'} to Ray Serve: add --ray.")
+    serve(args.folder, args.host, args.port, **kw)
     return 0
 
 # %% ../nbs/05a_serve.ipynb #86313ffe
