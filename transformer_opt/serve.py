@@ -35,8 +35,8 @@ __all__ = ['SERVE_CPU_BUDGET', 'NO_SPIN', 'CPU_MIN_FILL', 'SOLO_SESSION', 'INLIN
            'RAY_ONLY_FLAGS', 'Job', 'QueueItem', 'cut_batch', 'Batcher', 'ServerMetrics', 'ServeSettings',
            'resolve_settings', 'HTTPError', 'error_body', 'check_inputs', 'served_name', 'warmup_shapes',
            'EmbeddingServer', 'neighbour_check', 'dumps', 'json_response', 'b64_rows', 'EmbedRequest', 'PredictRequest',
-           'TokenizeRequest', 'OpenAIEmbeddingRequest', 'replay_body', 'Guard', 'create_app', 'serve', 'serve_command',
-           'serve_table', 'serve_targets']
+           'TokenizeRequest', 'OpenAIEmbeddingRequest', 'replay_body', 'Guard', 'create_app', 'check_setting_names',
+           'serve', 'serve_command', 'serve_table', 'serve_targets']
 
 # %% ../nbs/05a_serve.ipynb #da69d9f1
 class Job:
@@ -464,14 +464,15 @@ class EmbeddingServer(EmbeddingServer):
             if truncated: self.metrics.truncated.inc(truncated)
             job = Job(ids, request.scope["transformer_opt_deadline"], loop)
             self.batcher.submit(job)
-            gone = asyncio.ensure_future(_client_gone(request.receive) if self.watch_disconnect else asyncio.Event().wait())
-            try: await asyncio.wait({job.future, gone}, timeout=max(0.0, job.deadline - time.monotonic()),
+            gone = asyncio.ensure_future(_client_gone(request.receive)) if self.watch_disconnect else None
+            try: await asyncio.wait({job.future, gone} - {None}, timeout=max(0.0, job.deadline - time.monotonic()),
                                     return_when=asyncio.FIRST_COMPLETED)
             except asyncio.CancelledError: job.cancelled = True; raise  # Ray Serve cancels a request whose client left
-            finally: gone.cancel()
+            finally:
+                if gone: gone.cancel()
             if not job.future.done():
                 job.cancelled = True  # its inputs leave the queue at the next cut
-                if gone.done() and not gone.cancelled(): raise HTTPError(499, "The client closed the connection.", "Cancelled", "client_gone")
+                if gone and gone.done(): raise HTTPError(499, "The client closed the connection.", "Cancelled", "client_gone")
                 raise HTTPError(503, f"The request waited past its deadline ({self.settings.request_timeout:g} s): "
                                 "the server is overloaded; retry later.", "Overloaded", "timeout")
             job.future.result()  # an engine fault raises here (500)
@@ -767,6 +768,11 @@ class _DrainingServer(uvicorn.Server):
         finally:
             for s, h in old.items(): signal.signal(s, h)
 
+def check_setting_names(settings:dict):
+    "An `InputError` naming the keys of `settings` that are not `ServeSettings` fields a user may set."
+    unknown = set(settings) - {f for f in ServeSettings.__dataclass_fields__ if f != "basis"}
+    if unknown: raise InputError(f"Unknown server settings {sorted(unknown)}: see `ServeSettings` for the names.")
+
 def serve(folder, # an engine folder
           host:str="127.0.0.1", # the address to bind: loopback unless you mean to expose it
           port:int=8080, # the TCP port
@@ -775,8 +781,7 @@ def serve(folder, # an engine folder
          ):
     "Serve an engine folder over HTTP until SIGTERM or Ctrl-C, then drain and return."
     check_int("port", port, 0, 65535)
-    unknown = set(settings) - {f for f in ServeSettings.__dataclass_fields__ if f != "basis"}
-    if unknown: raise InputError(f"Unknown server settings {sorted(unknown)}: see `ServeSettings` for the names.")
+    check_setting_names(settings)
     srv = EmbeddingServer(folder, ServeSettings(**settings))  # a bad folder or setting stops here, before binding
     app = create_app(srv)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,

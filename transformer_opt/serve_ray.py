@@ -14,14 +14,14 @@ from pathlib import Path
 from .core import InputError, MissingDependencyError, check_int
 from .engine import engine_device, read_spec
 from .scale import init_ray, pack_folder, unpack_folder
-from .serve import (ROUTES, EmbeddingServer, HTTPError, ServeSettings, create_app, error_body, json_response,
-                                   replay_body, resolve_settings, served_name)
+from .serve import (ROUTES, EmbeddingServer, HTTPError, ServeSettings, check_setting_names, create_app,
+                                   error_body, json_response, replay_body, resolve_settings, served_name)
 
 # %% auto #0
 __all__ = ['LEDGER_NAMESPACE', 'PROXY_CALLBACK', 'PROXY_PAYLOAD_ENV', 'APP_NAME', 'INGRESS', 'RAY_DEFAULTS', 'AdmissionLedger',
            'SharedAdmission', 'require_serve', 'EmbeddingReplica', 'RayBatcher', 'ReplicaLossGuard',
-           'proxy_middlewares', 'parse_autoscale', 'deployment', 'app_builder', 'RayService', 'serve_ray',
-           'serve_ray_command', 'serve_config', 'ray_serve_table', 'ray_serve_targets']
+           'proxy_middlewares', 'ledger_name', 'parse_autoscale', 'deployment', 'app_builder', 'RayService',
+           'serve_ray', 'serve_ray_command', 'serve_config', 'ray_serve_table', 'ray_serve_targets']
 
 # %% ../nbs/05b_serve_ray.ipynb #751bf6e5
 class AdmissionLedger:
@@ -57,9 +57,10 @@ class AdmissionLedger:
         "Credit for `replica` to hold `need` inputs (its `inflight` among them): (credit, chunk, service's inputs in flight)."
         self._sweep()
         if actor is not None: self.actors[replica] = actor
-        if need > self.limit - sum(h[0] for r, h in self.held.items() if r != replica): self._drop_dead(replica)
-        old = self.held.setdefault(replica, [0, inflight, 0])[0]
         others = [h for r, h in self.held.items() if r != replica]
+        if need > self.limit - sum(h[0] for h in others) and self._drop_dead(replica):  # before refusing: any holder dead?
+            others = [h for r, h in self.held.items() if r != replica]
+        old = self.held.setdefault(replica, [0, inflight, 0])[0]
         lent, busy, chunk = sum(h[0] for h in others), sum(h[1] for h in others), self.chunk()
         room = self.limit - lent
         if need <= room: credit = min(room, need + chunk)
@@ -255,6 +256,8 @@ def proxy_middlewares() -> list:
 # %% ../nbs/05b_serve_ray.ipynb #97e1d209
 APP_NAME = "transformer-opt"
 
+def ledger_name(app_name:str) -> str: return f"{app_name}-admission"  # the admission ledger's actor, one per application
+
 def parse_autoscale(text:str) -> tuple[int, int]:
     "'MIN:MAX' as two replica counts."
     try: lo, hi = (int(x) for x in str(text).split(":"))
@@ -281,7 +284,7 @@ def deployment(package, # [ObjectRef] of `pack_folder`'s dictionary, or a folder
     else: opts["num_replicas"] = replicas
     settings = dict(settings, cores=settings.get("cores") or threads_per_replica)
     dep = serve.deployment(serve.ingress()(EmbeddingReplica), name="embedder", **opts)
-    return dep.bind(package, settings, f"{app_name}-admission", lapse, ray_batching)
+    return dep.bind(package, settings, ledger_name(app_name), lapse, ray_batching)
 
 def app_builder(args:dict):
     "A Serve config file's `import_path` (`transformer_opt.serve_ray:app_builder`): `args` name the folder and the layout."
@@ -321,8 +324,7 @@ class RayService:
     def check(self):
         "Every option checked before Ray starts."
         s = dict(self.settings or {})
-        unknown = set(s) - {f for f in ServeSettings.__dataclass_fields__ if f != "basis"}
-        if unknown: raise InputError(f"Unknown server settings {sorted(unknown)}: see `ServeSettings` for the names.")
+        check_setting_names(s)
         check_int("port", self.port, 0, 65535); check_int("threads_per_replica", self.threads_per_replica)
         if self.replicas is not None and self.autoscale: raise InputError("Give --replicas or --autoscale, not both.")
         if self.replicas is not None: check_int("replicas", self.replicas)
@@ -373,7 +375,7 @@ class RayService(RayService):
     def ledger(self):
         "The admission ledger's actor."
         ray, _ = require_serve()
-        return ray.get_actor(f"{APP_NAME}-admission", namespace=LEDGER_NAMESPACE)
+        return ray.get_actor(ledger_name(APP_NAME), namespace=LEDGER_NAMESPACE)
 
     def stop(self):
         "Drain and delete the application, the ledger, and the local Ray this service started (with all its processes)."
