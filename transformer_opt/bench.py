@@ -22,10 +22,10 @@ from .core import (InputError, MissingDependencyError, builtin_corpus, pool_outp
                                   resolve_device, require_onnxruntime)
 from .models import max_positions, check_shape, hidden_size, num_layers, random_inputs, tokenize
 from .export import TransformerOptimizationToolkit, atomic_path, read_metadata
-from .optimize import choose_recipe, compare_outputs, weight_bytes
+from .optimize import choose_recipe, compare_outputs, quantize_int8, recall_at_k, weight_bytes
 from .session import ProviderUnavailableError, Runner, create_session
-from .engine import Pooling, check_texts
-from .build import model_folder, read_pooling
+from .engine import InferenceEngine, Pooling, check_texts
+from .build import SentenceTransformersConfig, model_folder, read_pooling, read_st_folder
 
 # %% auto #0
 __all__ = ['PEAK_TFLOPS', 'ENGINE_SPECS', 'ENGINES', 'BASELINE', 'DEFAULT_ENGINES', 'ROW_KEYS', 'TABLE_COLS', 'CORPUS_COLS',
@@ -530,7 +530,7 @@ def run_full_analysis(self:TransformerOptimizationToolkit,
     return self.results.to_frame()
 
 # %% ../nbs/06_bench.ipynb #bc3f4c3b
-CORPUS_ENGINES = ("sentence-transformers", "onnx-padded", "engine-fp32", "engine")
+CORPUS_ENGINES = ("sentence-transformers", "onnx-padded", "engine-fp32", "engine-first-recipe", "engine")
 
 def _sentence_transformer(tk, dev, max_length):
     "sentence-transformers for the toolkit's model: its own folder when it is one, else built from the model."
@@ -571,14 +571,28 @@ def _length_histogram(lengths, max_length):
 
 def _corpus_row(name, precision, texts, real, computed, seconds, emb, ref, st_seconds, path=None):
     cos = None if ref is None else (emb * ref).sum(1) / (np.linalg.norm(emb, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12)
+    q = min(300, len(texts) - 1)
     return dict(engine=name, precision=precision, texts=len(texts), real_tokens=int(real), computed_tokens=int(computed),
                 padding_share=1 - real / computed if computed else None, seconds=seconds,
                 texts_per_s=len(texts) / seconds, real_tokens_per_s=real / seconds,
                 speedup_vs_st=st_seconds / seconds if st_seconds else None,
                 cosine_min=None if cos is None else float(cos.min()), cosine_mean=None if cos is None else float(cos.mean()),
-                file=Path(path).name if path else None)
+                recall_at_10=None if ref is None or q < 11 else recall_at_k(ref, emb, q), file=Path(path).name if path else None)
 
 # %% ../nbs/06_bench.ipynb #ee73f4b5
+def _first_recipe(tk, dev, max_length, pooling):
+    "The engine as the first recipe built it: from CPU features alone, the default budget, one session."
+    if dev == "cuda": return tk.engine("fp16", device=dev, max_length=max_length, pooling=pooling, tune=False)
+    if cpu_features()["int8_fast"]:
+        fused = tk.optimize("fp32", fuse=True, device="cpu")
+        path = quantize_int8(fused, fused.with_name("model-int8-first-recipe.onnx"), keep_fp32="ffn-output")
+    else: path = tk.export_onnx()
+    tok = tk.work_dir/"tokenizer"; tk.tokenizer.save_pretrained(tok)
+    return InferenceEngine(path, tok, pooling=pooling, device="cpu", max_length=max_length, max_batch_tokens=2048,
+                           max_batch_size=64, dense=(read_st_folder(model_folder(tk.lm)) or SentenceTransformersConfig()).dense
+                           if model_folder(tk.lm) else None)
+
+# %% ../nbs/06_bench.ipynb #7c31b5fb
 def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_seconds):
     "One corpus engine's row, and its embeddings (sentence-transformers' are the reference of the others)."
     real = np.minimum(lengths, max_length).sum()
@@ -588,7 +602,8 @@ def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_s
         t0 = time.perf_counter(); emb = st.encode(texts, batch_size=32, convert_to_numpy=True); seconds = time.perf_counter() - t0
         computed = sum(len(b) * min(max_length, lengths[b].max()) for b in np.array_split(np.argsort(lengths), max(1, len(texts) // 32)))
         return _corpus_row(name, "fp16" if dev == "cuda" else "fp32", texts, real, computed, seconds, emb, emb, seconds), emb
-    eng = tk.engine("fp32" if name == "engine-fp32" else "auto", device=dev, max_length=max_length, pooling=pooling)
+    eng = _first_recipe(tk, dev, max_length, pooling) if name == "engine-first-recipe" else \
+        tk.engine("fp32" if name == "engine-fp32" else "auto", device=dev, max_length=max_length, pooling=pooling)
     eng.encode(texts[:64])
     if name == "onnx-padded":
         t0 = time.perf_counter(); emb, computed = _padded_run(eng.path, tk, texts, dev, max_length, pooling)
@@ -596,8 +611,12 @@ def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_s
     else:
         emb = eng.encode(texts)
         seconds, real, computed = eng.report.seconds, eng.report.real_tokens, eng.report.padded_tokens
-    return _corpus_row(name, read_metadata(eng.path).get("precision", "fp32"), texts, real, computed, seconds, emb, ref,
-                       st_seconds, eng.path), emb
+    row = _corpus_row(name, read_metadata(eng.path).get("precision", "fp32"), texts, real, computed, seconds, emb, ref,
+                      st_seconds, eng.path)
+    row["fused"] = read_metadata(eng.path).get("fused") == "true"
+    row["layout"] = f"{eng.max_batch_tokens} tokens x {eng.max_batch_size}" + (f", {eng.sessions} x {eng.threads} thread(s)" if dev == "cpu" else "")
+    if name == "engine" and eng.spec.recipe: row["recipe"] = eng.spec.recipe
+    return row, emb
 
 # %% ../nbs/06_bench.ipynb #1c4e3397
 def corpus_benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)

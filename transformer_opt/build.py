@@ -14,19 +14,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .core import (InputError, POOLING_MODES, check_choice, check_int, cpu_features, cpu_info,
+from .core import (InputError, POOLING_MODES, builtin_corpus, check_choice, check_int, cpu_features, cpu_info, cpu_kind,
                                   minilm_dir, resolve_device)
 from .models import LoadedModel, max_positions
 from .export import (TransformerOptimizationToolkit, as_model_inputs, export_to_onnx, matches_metadata,
                                     read_metadata, validate_export)
-from .optimize import AccuracyGateError, choose_recipe, gate_file
+from .optimize import AccuracyGateError, choose_recipe, corpus_split, gate_file, recipe_candidates
 from .session import integer_nodes
 from .engine import (ACTIVATIONS, DEFAULT_BUDGETS, EngineFolderError, EngineSpec, InferenceEngine,
-                                    Pooling, read_spec)
+                                    Pooling, read_spec, _timed)
 
 # %% auto #0
-__all__ = ['ST_MODULES', 'SentenceTransformersConfig', 'read_st_folder', 'read_pooling', 'PooledEncoder', 'model_folder',
-           'cached_folder']
+__all__ = ['ST_MODULES', 'TUNE_TEXTS', 'CHECK_TEXTS', 'SentenceTransformersConfig', 'read_st_folder', 'read_pooling',
+           'PooledEncoder', 'model_folder', 'cached_folder']
 
 # %% ../nbs/04a_build.ipynb #fcd5fe4a
 ST_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")  # module types the engine carries
@@ -201,13 +201,15 @@ def _spec(self:TransformerOptimizationToolkit, path:Path, dev:str, pooling:Pooli
         task="classify" if self.lm.task == "classification" else "embed", max_length=max_length,
         pooling=dict(mode=pooling.mode, normalize=pooling.normalize, in_graph=pool_in_graph),
         max_positions=max_positions(self.config), budget={dev: budget}, labels=labels,
-        precision=meta.get("precision", "fp32"), device=dev, cpu=dict(name=cpu_info()["name"], features=cpu_features()),
+        precision=meta.get("precision", "fp32"), device=dev,
+        cpu=dict(name=cpu_info()["name"], kind=cpu_kind(), features=cpu_features()),
         gate=gate, prompts=st.prompts if st else {}, default_prompt=st.default_prompt if st else None,
         dimensions=dimensions, similarity=st.similarity if st else None,
         graph=dict(integer_nodes=sorted(integer_nodes(path) or [])),
         provenance=dict(model=self.model_name, weights=self.lm.weights, source=self.lm.source, model_type=self.config.model_type,
                         fingerprint=self.fingerprint, file=path.name, fused=meta.get("fused") == "true",
                         fusion=json.loads(meta.get("fusion", "{}")), exporter=meta.get("exporter"), opset=meta.get("opset"),
+                        int8_plan=json.loads(meta["int8_plan"]) if "int8_plan" in meta else None,
                         versions=_versions(), built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")))
 
 # %% ../nbs/04a_build.ipynb #59cb1a39
@@ -219,7 +221,8 @@ def engine(self:TransformerOptimizationToolkit,
            pool_in_graph:bool=False, # export with pooling inside the graph (output `sentence_embedding`)
            max_length:int|None=None, # default: the model's (sentence-transformers' max_seq_length, else its positions)
            dimensions:list|None=None, # Matryoshka sizes the model allows (from its model card), e.g. [256, 128]
-           **kwargs, # to `InferenceEngine` (max_batch_tokens, max_batch_size, buckets, cuda_graphs, threads)
+           tune:bool=True, # CPU: measure batch budgets and thread layouts (`InferenceEngine.tune`) and keep the fastest
+           **kwargs, # to `InferenceEngine` (max_batch_tokens, max_batch_size, sessions, buckets, cuda_graphs, threads)
           ) -> InferenceEngine:
     "An `InferenceEngine` for this model, optimized and accuracy-gated for `device`, ready to `.save(DIR)`."
     check_choice("precision", precision, ("auto", "fp32", "fp16", "int8"))
@@ -233,14 +236,49 @@ def engine(self:TransformerOptimizationToolkit,
         raise InputError(f"'{self.model_name}' has no fast tokenizer (tokenizer.json), which the engine reads: load a folder that has one.")
     full = int(st.dense[-1][0].shape[0]) if st and st.dense else self.config.hidden_size
     dims = _check_dimensions(dimensions, full)
-    path = self._optimized_for(precision, dev, pooling, pool_in_graph)
-    if path.name not in self.gates and not gate_file(path).is_file():  # an export used as it is: gate it too
-        self._gate(path, read_metadata(path).get("precision", "fp32"), None)
     tok = self.work_dir/"tokenizer"; self.tokenizer.save_pretrained(tok)  # tokenizer.json and its small configs
     budget = {k: v for k, v in dict(max_batch_tokens=kwargs.get("max_batch_tokens"), max_batch_size=kwargs.get("max_batch_size")).items() if v}
-    spec = self._spec(path, dev, pooling, pool_in_graph, max_length, st, dims, {**DEFAULT_BUDGETS[dev], **budget})
-    return InferenceEngine(path, tok, pooling=pooling, device=dev, max_length=max_length, spec=spec,
-                           dense=st.dense if st else None, **kwargs)
+    def make(path):
+        if path.name not in self.gates and not gate_file(path).is_file():  # an export used as it is: gate it too
+            self._gate(path, read_metadata(path).get("precision", "fp32"), None)
+        spec = self._spec(path, dev, pooling, pool_in_graph, max_length, st, dims, {**DEFAULT_BUDGETS[dev], **budget})
+        return InferenceEngine(path, tok, pooling=pooling, device=dev, max_length=max_length, spec=spec,
+                               dense=st.dense if st else None, **kwargs)
+    fixed = dev != "cpu" or not tune or any(k in kwargs for k in ("max_batch_tokens", "max_batch_size", "threads", "sessions"))
+    if precision != "auto" or dev != "cpu":
+        eng = make(self._optimized_for(precision, dev, pooling, pool_in_graph))
+        if not fixed: eng.tune(builtin_corpus(TUNE_TEXTS, seed=3))
+    else: eng = self._measured_recipe(make, dev, pooling, pool_in_graph, fixed)
+    if eng.precision == "int8":  # FP32 rows of check texts, so that another kind of CPU can re-gate the folder
+        source = self.export_pooled(pooling) if pool_in_graph and self.lm.task == "base" else None
+        texts = corpus_split()["gate"][:CHECK_TEXTS]
+        eng.check = dict(texts=texts, rows=make(self.optimize("fp32", fuse=True, device=dev, source=source)).encode(texts))
+    return eng
+
+# %% ../nbs/04a_build.ipynb #b9807da9
+TUNE_TEXTS = 384  # corpus paragraphs the build times each candidate and layout on
+CHECK_TEXTS = 64  # gate texts whose FP32 rows an INT8 folder keeps
+
+@patch
+def _measured_recipe(self:TransformerOptimizationToolkit, make, dev, pooling, pool_in_graph, fixed:bool) -> InferenceEngine:
+    "Each candidate of the CPU's kind, gated and tuned on the same sample; the fastest that passed, with what was measured."
+    cands, kind, why = recipe_candidates(dev)
+    source = self.export_pooled(pooling) if pool_in_graph and self.lm.task == "base" else None
+    sample, tried, best = builtin_corpus(TUNE_TEXTS, seed=3), [], None
+    for precision, fuse in cands:
+        row = dict(precision=precision, fused=fuse)
+        try: eng = make(self.optimize(precision, fuse=fuse, device=dev, source=source))
+        except AccuracyGateError as e: tried.append({**row, "gate": "failed", "why": str(e)[:300]}); continue
+        rate = max(r["texts_per_s"] for r in eng.tune(sample, repeat=1)["tuned"]["tried"]) if not fixed else \
+            round(_timed(eng, sample, 1), 1)
+        tried.append({**row, "gate": "passed", "file": eng.path.name, "texts_per_s": rate})
+        if best is None or rate > best[0]: best = (rate, eng, row)
+    if best is None: raise AccuracyGateError(f"No variant of {cands} (precision, fused) passed its gate: {tried}")
+    rate, eng, row = best
+    eng.spec.recipe = dict(kind=kind, why=why, chosen=row, candidates=tried, basis=(
+        f"the fastest that passed its gate, each timed on the same {len(sample)} corpus texts"
+        + (" with its own best budget and thread layout" if not fixed else " with the given settings")))
+    return eng
 
 # %% ../nbs/04a_build.ipynb #2c7cbe44
 def cached_folder(tk:TransformerOptimizationToolkit, # the model

@@ -75,6 +75,8 @@ def _add_build_parser(sub):
     b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="the device it is built and gated for")
     b.add_argument("--max-batch-tokens", type=int, default=None, help="token budget per batch stored in the folder")
     b.add_argument("--max-batch-size", type=int, default=None, help="batch size cap stored in the folder")
+    b.add_argument("--no-tune", dest="tune", action="store_false", help="CPU: keep the default budget and one session "
+                   "instead of measuring budgets, thread layouts and (with --precision auto) the recipe's variants")
     _add_build_options(b)
 
 # %% ../nbs/08_cli.ipynb #9682387e
@@ -93,6 +95,8 @@ def _add_run_parser(sub):
     _add_build_options(b, weights="real")
     r.add_argument("--max-batch-tokens", type=int, default=None, help="token budget per batch (default per device)")
     r.add_argument("--max-batch-size", type=int, default=None, help="batch size cap (default per device)")
+    r.add_argument("--tune", action="store_true", help="CPU: measure the folder's budget and thread layout on this "
+                   "machine first (seconds) and store them in its engine.json")
     r.add_argument("--chunk-size", type=int, default=8192, help="lines read, encoded and written at a time")
     r.add_argument("--skip-invalid", action="store_true", help="skip empty or non-string texts (reported) instead of stopping")
     g = r.add_argument_group("Ray (pip install 'transformer-opt[ray]')")
@@ -211,6 +215,7 @@ def build_settings(args:argparse.Namespace) -> dict:
     kw = dict(precision=args.precision or "auto", device=args.device, pooling=args.pooling or "auto",
               pool_in_graph=bool(args.pool_in_graph), max_length=args.max_length, dimensions=args.dimensions)
     kw.update({k: getattr(args, k) for k in ("max_batch_tokens", "max_batch_size") if getattr(args, k, None) is not None})
+    if getattr(args, "command", None) == "build" and not args.tune: kw["tune"] = False
     return kw
 
 # %% ../nbs/08_cli.ipynb #022b4784
@@ -247,6 +252,18 @@ def check_ray_args(args:argparse.Namespace):
     if not args.gpus_per_worker >= 0: raise InputError(f"--gpus-per-worker must be >= 0, got {args.gpus_per_worker}.")
 
 # %% ../nbs/08_cli.ipynb #ae26134c
+def _recipe_lines(spec) -> str:
+    "What the build measured: the recipe's variants and the tuned layout, a line each."
+    out = ""
+    if spec.recipe:
+        tried = "; ".join(f"{c['precision']} {'fused' if c['fused'] else 'plain'}: " +
+                          (f"{c['texts_per_s']:.0f} texts/s" if c["gate"] == "passed" else "failed its gate") for c in spec.recipe["candidates"])
+        out += f"\nrecipe ({spec.recipe['kind']}): {tried}"
+    b = spec.budget.get("cpu", {})
+    if "tuned" in b: out += (f"\ntuned: {b['max_batch_tokens']} tokens x {b['max_batch_size']}, {b['sessions']} session(s) x "
+                             f"{b['threads']} thread(s), the fastest of {len(b['tuned']['tried'])} settings")
+    return out
+
 def build_command(args:argparse.Namespace) -> int:
     "`transformer-opt build`: a model, optimized and gated, saved as an engine folder."
     tk = load_toolkit(args.model, args.weights or "auto", args.work_dir)
@@ -255,13 +272,14 @@ def build_command(args:argparse.Namespace) -> int:
     g = eng.spec.gate or {}
     print(f"built {out}: {eng}\ngate: {'PASS' if g.get('passed') else 'not run'}" +
           (f", worst text's cosine {g['cosine_min']:.6f} ({g.get('basis', '')})" if "cosine_min" in g else "") +
-          f"\nrun it: transformer-opt run {out} --input TEXTS --output OUT.npy")
+          _recipe_lines(eng.spec) + f"\nrun it: transformer-opt run {out} --input TEXTS --output OUT.npy")
     return 0
 
 def engine_for_run(args:argparse.Namespace) -> InferenceEngine:
     "The engine `run` runs: the folder it names, or a model built into a cache folder under --work-dir."
     kw = {k: getattr(args, k) for k in ("max_batch_tokens", "max_batch_size") if getattr(args, k) is not None}
     device = "cuda" if args.ray and args.gpus_per_worker and args.device == "auto" else args.device
+    if args.tune and not args.ray: kw["tune"] = True
     if is_engine_folder(args.model): return InferenceEngine.load(args.model, device=device, **kw)
     from transformer_opt.build import cached_folder
     tk = load_toolkit(args.model, args.weights or "real", args.work_dir)

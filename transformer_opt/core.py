@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['META_PREFIX', 'MINILM_ID', 'POOLING_MODES', 'DEVICES', 'ToolkitError', 'ModelLoadError', 'InputError',
+__all__ = ['META_PREFIX', 'MINILM_ID', 'POOLING_MODES', 'DEVICES', 'CPU_KINDS', 'ToolkitError', 'ModelLoadError', 'InputError',
            'MissingDependencyError', 'OnnxFileError', 'check_int', 'check_choice', 'check_out_dir', 'atomic_path',
            'require_onnxruntime', 'optional_onnx', 'minilm_dir', 'check_model_inputs', 'stdlib_paragraphs',
-           'builtin_corpus', 'pool_outputs', 'cpu_info', 'cpu_features', 'cpu_affinity', 'cgroup_cpu_quota',
+           'builtin_corpus', 'pool_outputs', 'cpu_info', 'cpu_features', 'cpu_kind', 'cpu_affinity', 'cgroup_cpu_quota',
            'physical_cores', 'usable_cpus', 'default_threads', 'gpu_count', 'cuda_available', 'resolve_device',
            'device_name', 'drop_log_messages']
 
@@ -224,6 +224,18 @@ def cpu_features() -> dict:
     feats = {k: k in flags for k in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")}
     feats["int8_fast"] = feats["avx512_vnni"] or feats["avx_vnni"] or feats["amx_int8"]
     return feats
+
+CPU_KINDS = ("amx", "avx512-vnni", "avx-vnni", "avx512", "avx2", "arm64", "other")  # fastest INT8 first
+
+def cpu_kind(features:dict|None=None, # `cpu_features()` (default: this machine's)
+             machine:str|None=None, # `platform.machine()` (default: this machine's)
+            ) -> str:
+    "The kind of CPU that decides the recipe and INT8's accuracy: one of `CPU_KINDS`."
+    f, m = cpu_features() if features is None else features, (machine or platform.machine()).lower()
+    if m in ("arm64", "aarch64"): return "arm64"
+    for kind, flag in (("amx", "amx_int8"), ("avx512-vnni", "avx512_vnni"), ("avx-vnni", "avx_vnni"), ("avx512", "avx512f"), ("avx2", "avx2")):
+        if f.get(flag): return kind
+    return "other"
 
 # %% ../nbs/00_core.ipynb #2330f986
 def cpu_affinity() -> set:

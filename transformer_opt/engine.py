@@ -8,22 +8,23 @@ Docs: https://transformer-opt.github.io/transformer-opt/engine.html.md"""
 
 # %% ../nbs/04_engine.ipynb #61a5ba2c
 from __future__ import annotations
-import dataclasses, hashlib, json, os, platform, shutil, time, uuid, warnings
+import concurrent.futures, dataclasses, hashlib, json, os, platform, queue, shutil, time, uuid, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 from .core import (InputError, OnnxFileError, POOLING_MODES, ToolkitError, atomic_path, check_choice,
-                                  check_int, check_out_dir, cpu_features, cpu_info, cuda_available, optional_onnx,
-                                  pool_outputs, require_onnxruntime, resolve_device)
+                                  check_int, check_out_dir, cpu_features, cpu_info, cpu_kind, cuda_available, optional_onnx,
+                                  pool_outputs, require_onnxruntime, resolve_device, builtin_corpus, default_threads)
 from .session import ProviderUnavailableError, Runner, _why_no_cuda
 
 # %% auto #0
 __all__ = ['ENGINE_FORMAT', 'ENGINE_JSON', 'MODEL_FILE', 'TASKS', 'DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'ACTIVATIONS',
-           'TOKENIZER_FILES', 'NO_BUILD', 'OUTPUT_KINDS', 'read_tokenizer', 'Pooling', 'padded_length', 'plan_batches',
-           'EngineFolderError', 'EngineSpec', 'spec_from_json', 'RunReport', 'check_texts', 'int8_session_config',
-           'pad_batch', 'InferenceEngine', 'softmax', 'file_digest', 'external_data_files', 'check_new_folder',
-           'replace_folder', 'read_spec', 'engine_device', 'text_lines', 'read_texts', 'NpyStream', 'run_file']
+           'TOKENIZER_FILES', 'CHECK_FILE', 'TUNE_BUDGETS', 'NO_BUILD', 'OUTPUT_KINDS', 'read_tokenizer', 'Pooling',
+           'padded_length', 'plan_batches', 'EngineFolderError', 'EngineSpec', 'spec_from_json', 'RunReport',
+           'check_texts', 'int8_session_config', 'pad_batch', 'InferenceEngine', 'softmax', 'file_digest',
+           'external_data_files', 'check_new_folder', 'replace_folder', 'read_spec', 'engine_device', 'cpu_layouts',
+           'machine_facts', 'text_lines', 'read_texts', 'NpyStream', 'run_file']
 
 # %% ../nbs/04_engine.ipynb #8d84ece6
 def read_tokenizer(source, # tokenizer.json, a folder holding it, a `tokenizers.Tokenizer`, or a transformers fast tokenizer
@@ -109,6 +110,7 @@ class EngineSpec:
     dimensions: list | None = None # Matryoshka sizes the model allows besides its full size
     dense: list = field(default_factory=list)       # Dense layers after pooling: {file, activation, in, out}
     similarity: str | None = None  # the model's similarity function ('cosine', 'dot')
+    recipe: dict = field(default_factory=dict)      # CPU: its kind, the variants measured (gate, texts/s) and the one chosen
     session: dict = field(default_factory=dict)     # ONNX Runtime session config entries the file needs
     graph: dict = field(default_factory=dict)       # inputs, output, integer_nodes (for the CUDA placement check)
     provenance: dict = field(default_factory=dict)  # model, weights, fingerprint, versions, fusion, built_at
@@ -228,12 +230,15 @@ class InferenceEngine:
                  max_batch_size:int|None=None, # batch size cap (likewise)
                  buckets=None, # padded lengths (default: CUDA_BUCKETS on CUDA, each batch's own longest on CPU)
                  cuda_graphs:bool=True, # CUDA: replay one captured graph per (batch, length) shape
-                 threads:int|None=None, # CPU intra-op threads (default: `default_threads()`, the cores this process may use)
+                 threads:int|None=None, # CPU intra-op threads per session (default: the folder's tuned layout, else `default_threads()`)
+                 sessions:int|None=None, # CPU sessions fed from one queue of batches (default: the folder's tuned layout, else 1)
                  spec:EngineSpec|None=None, # what the folder says (None: an engine made from a file alone)
                  dense:list|None=None, # Dense layers after pooling: (weight, bias or None, activation name) each
                  session:dict|None=None, # session config entries over the folder's, e.g. {'session.intra_op.allow_spinning': '0'}
                 ):
         self.device, self.path, self.spec = resolve_device(device), Path(path), spec or EngineSpec()
+        self.session_config = session or {}
+        self.load_check = None  # an INT8 folder's re-gate on another kind of CPU (see `load`)
         self.max_length = check_int("max_length", self.spec.max_length if max_length is None else max_length, 2, self.spec.max_positions)
         self.tokenizer = read_tokenizer(tokenizer, self.max_length)
         self.tokenizer_source = Path(tokenizer) if isinstance(tokenizer, (str, Path)) else None
@@ -249,10 +254,16 @@ class InferenceEngine:
         def runner(precision): return Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False,
                                              threads=threads, shape_nodes=shape_nodes,
                                              config={**self.spec.session, **(int8 if precision == "int8" else {}), **(session or {})})
+        if self.device == "cpu" and threads is None and sessions is None:  # the layout the folder was tuned to
+            threads, sessions = b.get("threads"), b.get("sessions")
+        self.sessions = 1 if self.device == "cuda" else check_int("sessions", sessions or 1, 1, 64)
+        if self.sessions > 1 and threads is None: threads = max(1, default_threads() // self.sessions)
         self.runner = runner(spec.precision if spec is not None else None)
         self.meta = self.runner.meta
         self.precision = self.spec.precision if spec is not None else self.meta.get("precision", "fp32")
         if spec is None and self.precision == "int8" and int8: self.runner = runner("int8")  # a bare file: known once open
+        self.runners = [self.runner] + [runner(self.precision) for _ in range(self.sessions - 1)]
+        self.threads = self.runner.info.options.get("threads")  # per session (None on CUDA)
         self.task = "classify" if self.meta.get("task") == "classification" else self.spec.task
         self.pooled = len(self.runner._out_dims) == 2
         if self.pooled and self.dense: raise InputError("Dense layers need token outputs or a graph that pools without them.")
@@ -272,7 +283,8 @@ class InferenceEngine:
         what = "logits" if self.task == "classify" else (
             f"embeddings ({'pooled in the graph' if self.pooled else self.pooling}{', Dense' if self.dense else ''})")
         return (f"InferenceEngine({self.folder.name if self.folder else self.path.name}, {self.device}, {self.precision}, "
-                f"{what}, max_length={self.max_length}, budget={self.max_batch_tokens} tokens x {self.max_batch_size})")
+                f"{what}, max_length={self.max_length}, budget={self.max_batch_tokens} tokens x {self.max_batch_size}"
+                + (f", {self.sessions} session(s) x {self.threads} thread(s))" if self.device == "cpu" else ")"))
 
 # %% ../nbs/04_engine.ipynb #329d5133
 class InferenceEngine(InferenceEngine):
@@ -311,19 +323,37 @@ class InferenceEngine(InferenceEngine):
         if self.dense and self.pooling.normalize: out = out / np.clip(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12, None)
         return np.asarray(out, np.float32)
 
-    def _run_batch(self, rows:list, L:int) -> tuple[np.ndarray, int]:
-        "Finished rows of one batch of token-id lists padded to length `L`, and the batch size that ran."
-        n = len(rows)
+    def _run_batch(self, rows:list, L:int, runner=None) -> tuple[np.ndarray, int]:
+        "Finished rows of one batch of token-id lists padded to length `L` (on `runner`, default the first session), and the batch size that ran."
+        n, runner = len(rows), runner or self.runner
         b = n if self.device != "cuda" else min(1 << (n - 1).bit_length(), max(self.max_batch_size, n))
         ids, mask = pad_batch(rows, L, b)
         x = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self.runner.input_names: x["token_type_ids"] = np.zeros_like(ids)
-        if self.runner.mode == "plain": out = self.runner(x)
+        if "token_type_ids" in runner.input_names: x["token_type_ids"] = np.zeros_like(ids)
+        if runner.mode == "plain": out = runner(x)
         else:
-            buf = self.runner.buffers(b, L)
+            buf = runner.buffers(b, L)
             for k in buf: buf[k].update_inplace(x[k])  # host to device, into the bound OrtValues
-            out = self.runner(buf).numpy().astype(np.float32, copy=False)
+            out = runner(buf).numpy().astype(np.float32, copy=False)
         return self._finish(out[:n], mask[:n]), b
+
+    def _run_all(self, ids:list, plan:list):
+        "Results of every planned batch, in plan order: on one session, or on several fed from one queue (ORT frees the GIL)."
+        if len(self.runners) == 1:
+            for idx, L in plan: yield self._run_batch([ids[i] for i in idx], L)
+            return
+        free = queue.SimpleQueue()
+        for r in self.runners: free.put(r)
+        def work(idx, L):
+            r = free.get()
+            try: return self._run_batch([ids[i] for i in idx], L, r)
+            finally: free.put(r)
+        with concurrent.futures.ThreadPoolExecutor(len(self.runners), thread_name_prefix="engine") as pool:
+            futures = [pool.submit(work, idx, L) for idx, L in plan]  # longest first: the last batches are the short ones
+            try:
+                for f in futures: yield f.result()
+            finally:
+                for f in futures: f.cancel()
 
 # %% ../nbs/04_engine.ipynb #ca4a60de
 def softmax(logits:np.ndarray) -> np.ndarray:
@@ -350,8 +380,8 @@ class InferenceEngine(InferenceEngine):
         ids, rep.truncated = self._tokenize([prefix + texts[i] for i in valid]) if valid else ([], 0)
         out = None
         with tqdm(total=len(valid), desc="encode", disable=not progress, unit="text") as bar:
-            for idx, L in plan_batches([len(t) for t in ids], self.max_batch_tokens, self.max_batch_size, self.buckets):
-                y, b = self._run_batch([ids[i] for i in idx], L)
+            plan = plan_batches([len(t) for t in ids], self.max_batch_tokens, self.max_batch_size, self.buckets)
+            for (idx, L), (y, b) in zip(plan, self._run_all(ids, plan)):
                 if out is None: out = np.full((len(texts), y.shape[-1]), np.nan, np.float32)
                 out[rows[idx]] = y
                 rep.batches += 1; rep.padded_tokens += b * L; rep.shapes.add((b, L)); bar.update(len(idx))
@@ -442,6 +472,8 @@ class InferenceEngine(InferenceEngine):
         for i, (w, b, act) in enumerate(self.dense):
             np.savez(d/f"dense_{i}.npz", weight=w, **({} if b is None else dict(bias=b)))
             dense.append(dict(file=f"dense_{i}.npz", activation=act, inputs=int(w.shape[1]), outputs=int(w.shape[0])))
+        if getattr(self, "check", None):  # reference rows that let another CPU re-gate an INT8 folder (see `load`)
+            np.savez(d/CHECK_FILE, texts=np.array(self.check["texts"]), rows=np.asarray(self.check["rows"], np.float32))
         return dense
 
     def save(self,
@@ -507,6 +539,40 @@ def _load_dense(folder:Path, entries:list) -> list:
         with np.load(folder/e["file"], allow_pickle=False) as z: out.append((z["weight"], z["bias"] if "bias" in z else None, e["activation"]))
     return out
 
+CHECK_FILE = "check.npz"  # texts and their FP32 rows, kept by INT8 folders
+
+def _regate_int8(eng, folder:Path) -> dict | None:
+    "On a CPU of another kind than the build's, an INT8 folder's check texts must still match their FP32 rows."
+    built, now = eng.spec.cpu.get("kind"), cpu_kind()
+    if built == now: return None
+    if not (folder/CHECK_FILE).is_file():
+        warnings.warn(f"This INT8 folder was gated on another kind of CPU ({eng.spec.cpu.get('name')}) and has no check "
+                      f"texts to re-gate it here ({cpu_info()['name']}, {now}): rebuild it here (`transformer-opt build`).")
+        return None
+    with np.load(folder/CHECK_FILE, allow_pickle=False) as z: texts, rows = [str(t) for t in z["texts"]], z["rows"]
+    got = eng.encode(texts)
+    cos = (got * rows).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(rows, axis=1) + 1e-12)
+    need = eng.spec.gate.get("thresholds", {}).get("min_cosine", 0.98) if eng.spec.gate else 0.98
+    if cos.min() < need:
+        raise EngineFolderError(f"This INT8 folder was gated on {built} ({eng.spec.cpu.get('name')}); on this {now} CPU "
+                                f"({cpu_info()['name']}) its worst check text has cosine {cos.min():.4f} with FP32, below "
+                                f"{need}. Rebuild it on this machine (`transformer-opt build MODEL --out DIR`), or build an "
+                                "FP32 folder for it (`--precision fp32`).")
+    return dict(built_on=built, here=now, texts=len(texts), cosine_min=float(cos.min()), min_cosine=need)
+
+def _check_tuning(eng, folder:Path, tune:bool, explicit:bool):
+    "Re-tune on request (and store it in engine.json); else say when the folder was tuned on another kind of machine."
+    was, now = eng.spec.budget.get("cpu", {}).get("tuned"), machine_facts()
+    if tune:
+        eng.tune()
+        try:
+            with atomic_path(folder/ENGINE_JSON) as t: t.write_text(eng.spec.to_json())
+        except OSError as e: warnings.warn(f"The new tuning could not be stored in '{folder/ENGINE_JSON}' ({e}); it applies to this process only.")
+    elif was and not explicit and (was.get("kind"), was.get("cores")) != (now["kind"], now["cores"]):
+        warnings.warn(f"This folder's batch budget and thread layout were tuned on {was.get('name')} ({was.get('kind')}, "
+                      f"{was.get('cores')} cores); this machine is {now['name']} ({now['kind']}, {now['cores']} cores). "
+                      "Pass tune=True (`--tune`) to measure them here (it takes seconds and is stored in the folder).")
+
 class InferenceEngine(InferenceEngine):
     @classmethod
     def load(cls,
@@ -514,23 +580,79 @@ class InferenceEngine(InferenceEngine):
              device:str="auto", # 'auto' (the folder's device), 'cpu' or 'cuda'
              threads:int|None=None, # CPU intra-op threads (default: the cores this process may use)
              verify:bool=True, # check every file's SHA-256 (sizes are always checked)
-             **kwargs, # to the engine: max_batch_tokens, max_batch_size, buckets, cuda_graphs, max_length
+             tune:bool=False, # CPU: measure the budget and thread layout here (`tune`) and store them in engine.json
+             **kwargs, # to the engine: max_batch_tokens, max_batch_size, sessions, buckets, cuda_graphs, max_length
             ) -> InferenceEngine:
         "Load an engine folder with the runtime alone (numpy, ONNX Runtime, tokenizers), after checking it."
         d = Path(folder).expanduser()
         spec = read_spec(d, verify)
         dev = engine_device(spec, device)
-        if spec.precision == "int8" and dev == "cpu" and spec.cpu and int8_session_config(spec.cpu.get("features", {})) != int8_session_config():
-            warnings.warn(f"This INT8 folder was gated on another kind of CPU ({spec.cpu.get('name')}); this one "
-                          f"({cpu_info()['name']}) runs it with {int8_session_config() or 'the default settings'}. Rebuild it "
-                          "here (`transformer-opt build`) to gate it on this CPU.")
         try: eng = cls(d/MODEL_FILE, d, device=dev, threads=threads, spec=spec, dense=_load_dense(d, spec.dense), **kwargs)
         except OnnxFileError as e:
             built = spec.provenance.get("versions", {}).get("onnxruntime")
             raise EngineFolderError(f"{e} (The folder was built with onnxruntime {built}; this is "
                                     f"{require_onnxruntime().__version__}.)") from e
         eng.folder = d
+        if spec.precision == "int8" and dev == "cpu": eng.load_check = _regate_int8(eng, d)
+        if dev == "cpu": _check_tuning(eng, d, tune, explicit=threads is not None or "sessions" in kwargs)
         return eng
+
+# %% ../nbs/04_engine.ipynb #411a8c91
+TUNE_BUDGETS = ((512, 16), (1024, 32), (2048, 64), (4096, 128))  # (tokens, batch cap) the tuner tries on CPUs
+
+def cpu_layouts(cores:int, # usable cores
+               ) -> list[tuple[int, int]]:
+    "(sessions, threads per session) the tuner tries: one session with every core, one single-thread session per core, and halves."
+    out = {(1, cores), (cores, 1)} | ({(2, cores // 2)} if cores >= 4 else set())
+    return sorted(out)
+
+def machine_facts() -> dict:
+    "What a tuning holds for: the CPU's name, kind and features, and the cores this process may use."
+    f = cpu_features()
+    return dict(name=cpu_info()["name"], kind=cpu_kind(f), cores=default_threads(), features=f)
+
+def _timed(engine, texts, repeat) -> float:
+    "Texts/s of the best of `repeat` passes over `texts`."
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter(); engine.encode(texts); best = min(best, time.perf_counter() - t0)
+    return len(texts) / best
+
+# %% ../nbs/04_engine.ipynb #cb1f144e
+class InferenceEngine(InferenceEngine):
+    def _with_layout(self, sessions:int, threads:int) -> InferenceEngine:
+        "This engine, or a twin with another CPU layout (same file, tokenizer, pooling and spec)."
+        if (sessions, threads) == (self.sessions, self.threads): return self
+        return InferenceEngine(self.path, self.tokenizer, pooling=self.pooling, id2label=self.id2label, device="cpu",
+                               max_length=self.max_length, threads=threads, sessions=sessions, spec=self.spec,
+                               dense=self.dense, session=self.session_config)
+
+    def tune(self,
+             texts=None, # the sample to time (default: 512 paragraphs of the built-in corpus)
+             budgets=TUNE_BUDGETS, # (max_batch_tokens, max_batch_size) pairs to try
+             layouts=None, # (sessions, threads) pairs to try (default: `cpu_layouts` of the usable cores)
+             repeat:int=2, # passes per setting; the best counts
+            ) -> dict:
+        "Time the sample under each budget and layout, switch to the fastest, and record it in `spec.budget` (saved with the folder)."
+        if self.device != "cpu": raise InputError("tune() measures CPU budgets and thread layouts; on CUDA the budget is the spec's.")
+        texts = builtin_corpus(512, seed=3) if texts is None else [texts[i] for i in check_texts(texts)]
+        facts, tried, engines = machine_facts(), [], {}
+        for sessions, threads in (cpu_layouts(facts["cores"]) if layouts is None else layouts):
+            e = engines[sessions, threads] = self._with_layout(check_int("sessions", sessions), check_int("threads", threads))
+            e.encode(texts[:64])  # warm-up: sessions, arenas
+            for tokens, cap in budgets:
+                e.max_batch_tokens, e.max_batch_size = check_int("max_batch_tokens", tokens), check_int("max_batch_size", cap)
+                tried.append(dict(max_batch_tokens=tokens, max_batch_size=cap, sessions=sessions, threads=threads,
+                                  texts_per_s=round(_timed(e, texts, repeat), 1)))
+        best = max(tried, key=lambda r: r["texts_per_s"])
+        e = engines[best["sessions"], best["threads"]]
+        self.runners, self.sessions, self.threads = e.runners, e.sessions, e.threads
+        self.runner, self.max_batch_tokens, self.max_batch_size = e.runners[0], best["max_batch_tokens"], best["max_batch_size"]
+        rec = {k: best[k] for k in ("max_batch_tokens", "max_batch_size", "sessions", "threads")}
+        rec["tuned"] = dict(**facts, texts=len(texts), tried=tried, method=f"best of {repeat} passes over the sample "
+                            "per setting, after one warm-up pass over 64 texts per layout; tokenization included")
+        self.spec = dataclasses.replace(self.spec, budget={**self.spec.budget, "cpu": rec})
+        return rec
 
 # %% ../nbs/04_engine.ipynb #8aa0275c
 NO_BUILD = "import sys\nfor m in ('torch', 'transformers', 'onnx'): sys.modules[m] = None\n"  # a process without the build half

@@ -15,18 +15,19 @@ import onnx
 import torch
 from fastcore.basics import patch
 from .core import (ToolkitError, InputError, require_onnxruntime, check_choice, check_int,
-                                  cpu_features, builtin_corpus, pool_outputs, cuda_available, resolve_device,
+                                  cpu_kind, builtin_corpus, pool_outputs, cuda_available, resolve_device,
                                   drop_log_messages, DEVICES)
 from .models import (LoadedModel, hidden_size, num_heads, num_layers, tokenize, torch_forward,
                                     max_positions, random_inputs)
 from .export import (TransformerOptimizationToolkit, atomic_path, load_onnx, matches_metadata, onnx_forward,
                                     read_metadata, write_metadata)
-from .engine import int8_session_config
+from .engine import InferenceEngine, int8_session_config
 
 # %% auto #0
-__all__ = ['FUSION_MODEL_TYPES', 'FUSED_OPS', 'MASK_FORMATS', 'GATES', 'GATE_SENTENCES', 'GATE_TEXTS', 'FusionWarning',
-           'FusionReport', 'apply_fusions', 'to_fp16', 'ffn_output_matmuls', 'quantize_int8', 'weight_bytes',
-           'AccuracyGateError', 'GateResult', 'compare_outputs', 'gate', 'check_accuracy', 'choose_recipe', 'gate_file']
+__all__ = ['FUSION_MODEL_TYPES', 'FUSED_OPS', 'MASK_FORMATS', 'GATES', 'GATE_SENTENCES', 'GATE_TEXTS', 'CPU_RECIPES',
+           'FusionWarning', 'FusionReport', 'apply_fusions', 'to_fp16', 'ffn_output_matmuls', 'int8_candidates',
+           'quantize_int8', 'weight_bytes', 'AccuracyGateError', 'GateResult', 'compare_outputs', 'gate', 'recall_at_k',
+           'corpus_split', 'check_accuracy', 'Int8Plan', 'plan_int8', 'recipe_candidates', 'choose_recipe', 'gate_file']
 
 # %% ../nbs/02_optimize.ipynb #259ee1af
 FUSION_MODEL_TYPES = {"bert": "bert", "distilbert": "bert", "roberta": "bert", "xlm-roberta": "bert",
@@ -148,10 +149,20 @@ def ffn_output_matmuls(model:onnx.ModelProto) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and is_gelu(prod.get(n.input[0]))]
 
 # %% ../nbs/02_optimize.ipynb #41a529fc
+def int8_candidates(model:onnx.ModelProto) -> list[str]:
+    "Names of the nodes dynamic quantization turns into integer ops: MatMuls with a constant weight, fused Attention, embeddings."
+    inits = {t.name for t in model.graph.initializer}
+    def q(n):
+        if n.op_type == "MatMul": return n.input[1] in inits
+        if n.op_type == "Gather": return n.input[0] in inits  # an embedding table (not a shape lookup)
+        return n.op_type in ("Attention", "EmbedLayerNormalization")
+    return [n.name for n in model.graph.node if q(n)]
+
 def quantize_int8(onnx_path, # the FP32 model (fused or not)
                   out_path, # where to write the INT8 model
                   per_channel:bool=True, # one scale per output channel; per-tensor (False) fails the gate on MiniLM
-                  keep_fp32="ffn-output", # nodes left in FP32: 'ffn-output' (MatMuls after GELU), a list of names, or None
+                  keep_fp32=None, # nodes left in FP32: a list of names (see `plan_int8`), 'ffn-output' (MatMuls after GELU), or None
+                  reduce_range:bool=False, # 7-bit weights (ONNX Runtime's advice against saturation without VNNI; measured worse here)
                  ) -> Path:
     "Dynamic INT8 quantization of the weights (activations quantized on the fly), written atomically."
     require_onnxruntime()
@@ -160,14 +171,15 @@ def quantize_int8(onnx_path, # the FP32 model (fused or not)
     if keep_fp32 == "ffn-output": exclude = ffn_output_matmuls(load_onnx(onnx_path, load_external_data=False))
     elif keep_fp32 is None: exclude = []
     elif isinstance(keep_fp32, (list, tuple)) and all(isinstance(n, str) for n in keep_fp32): exclude = list(keep_fp32)
-    else: raise InputError(f"keep_fp32 must be 'ffn-output', a list of node names or None, got {keep_fp32!r}.")
+    else: raise InputError(f"keep_fp32 must be a list of node names, 'ffn-output' or None, got {keep_fp32!r}.")
     # the quantizer logs a pre-processing hint on the root logger at every call: it is advice for static
     # quantization of CNNs, not a problem here
     with atomic_path(out_path) as t, drop_log_messages("", "Please consider to run pre-processing"):
-        quantize_dynamic(str(onnx_path), str(t), weight_type=QuantType.QInt8, per_channel=per_channel,
+        quantize_dynamic(str(onnx_path), str(t), weight_type=QuantType.QInt8, per_channel=per_channel, reduce_range=reduce_range,
                          nodes_to_exclude=exclude, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         m = onnx.load(str(t))
-        write_metadata(m, {**meta, "precision": "int8", "per_channel": per_channel, "int8_kept_fp32": len(exclude)})
+        write_metadata(m, {**meta, "precision": "int8", "per_channel": per_channel, "reduce_range": reduce_range,
+                           "int8_kept_fp32": len(exclude), "int8_fp32_nodes": json.dumps(exclude)})
         onnx.save(m, str(t))
     return Path(out_path)
 
@@ -185,7 +197,8 @@ def weight_bytes(path) -> dict:
 class AccuracyGateError(ToolkitError):
     "An optimized model does not compute the same function as PyTorch closely enough."
 
-GATES = {"fp32": dict(max_abs_diff=1e-4), "fp16": dict(min_cosine=0.999), "int8": dict(min_cosine=0.98)}
+GATES = {"fp32": dict(max_abs_diff=1e-4), "fp16": dict(min_cosine=0.999),
+         "int8": dict(min_cosine=0.98, min_recall_at_10=0.95)}
 GATE_SENTENCES = [
     "The movie was great.",
     "ONNX Runtime fuses attention, layer normalization and GELU into single kernels on the GPU.",
@@ -203,6 +216,7 @@ class GateResult:
     cosine_min: float
     finite: bool
     argmax_agreement: float | None = None
+    recall_at_10: float | None = None  # embeddings: how many of each query's 10 nearest texts it still finds
     thresholds: dict = field(default_factory=dict)
     basis: str = ""                # what was compared: 'N texts, per text' or 'token vectors of given inputs'
 
@@ -210,6 +224,7 @@ class GateResult:
         s = (f"{self.precision}: {'PASS' if self.passed else 'FAIL'}  max|diff|={self.max_abs_diff:.2e}  "
              f"cosine mean={self.cosine_mean:.6f} min={self.cosine_min:.6f}")
         s += f"  argmax agreement={self.argmax_agreement:.2%}" if self.argmax_agreement is not None else ""
+        s += f"  recall@10={self.recall_at_10:.3f}" if self.recall_at_10 is not None else ""
         return s + (f"  [{self.basis}]" if self.basis else "")
 
 # %% ../nbs/02_optimize.ipynb #bd5f93f6
@@ -245,6 +260,8 @@ def gate(precision:str, # 'fp32', 'fp16' or 'int8'
     if "min_cosine" in th: ok &= metrics["cosine_min" if per_text else "cosine_mean"] >= th["min_cosine"]
     if "min_argmax_agreement" in th and metrics.get("argmax_agreement") is not None:
         ok &= metrics["argmax_agreement"] >= th["min_argmax_agreement"]
+    if "min_recall_at_10" in th and metrics.get("recall_at_10") is not None:
+        ok &= metrics["recall_at_10"] >= th["min_recall_at_10"]
     return GateResult(precision=precision, passed=bool(ok), thresholds=th, basis=basis, **metrics)
 
 # %% ../nbs/02_optimize.ipynb #ba09cead
@@ -280,6 +297,30 @@ def _per_text(path, lm, texts, providers, max_length, batch_size=32):
     return np.stack(refs), np.stack(outs), worst
 
 # %% ../nbs/02_optimize.ipynb #bcbaa583
+def recall_at_k(ref:np.ndarray, # reference vectors, one row per text
+                out:np.ndarray, # the variant's vectors of the same texts
+                queries:int, # the first `queries` rows are the queries; every row is a text to find
+                k:int=10, # neighbours per query
+               ) -> float:
+    "Mean share of each query's `k` nearest texts under `ref` (cosine, itself excluded) that `out` finds too."
+    def top(x):
+        x = np.asarray(x, np.float64); x = x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+        s = x[:queries] @ x.T
+        s[np.arange(queries), np.arange(queries)] = -np.inf
+        return np.argpartition(-s, k, axis=1)[:, :k]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top(ref), top(out))]))
+
+def corpus_split(gate:int=GATE_TEXTS, # texts the gate judges (the first `gate` of `builtin_corpus`'s sample)
+                 neighbours:int=700, # more texts the gate's queries search among
+                 select:int=1000, # texts INT8's layers are chosen on
+                ) -> dict:
+    "Disjoint parts of the built-in corpus: 'gate', 'neighbours' and 'select'."
+    g = builtin_corpus(gate); seen = set(g)
+    rest = [t for t in builtin_corpus(None) if t not in seen]
+    pick = __import__("random").Random(1).sample(rest, neighbours + select)
+    return dict(gate=g, neighbours=pick[:neighbours], select=pick[neighbours:])
+
+# %% ../nbs/02_optimize.ipynb #d489618b
 def check_accuracy(path, # the ONNX variant
                    lm:LoadedModel, # the PyTorch model it was made from
                    precision:str, # which thresholds: 'fp32', 'fp16' or 'int8'
@@ -288,6 +329,7 @@ def check_accuracy(path, # the ONNX variant
                    providers=("CPUExecutionProvider",), # where ONNX Runtime runs the variant
                    inputs:dict|None=None, # token ids instead of texts: compared token by token (random weights)
                    max_length:int=128, # truncation of the texts
+                   neighbours=None, # more texts the queries search among for recall@10 (default with default texts: 700 of the corpus; [] for none)
                   ) -> GateResult:
     "Gate one ONNX variant against PyTorch FP32: per text on real text, or token by token on given `inputs`."
     check_choice("precision", precision, tuple(GATES))
@@ -297,25 +339,128 @@ def check_accuracy(path, # the ONNX variant
         mask = inputs["attention_mask"].numpy() if ref.ndim == 3 else None
         return gate(precision, compare_outputs(ref, out, mask), thresholds, basis="token vectors of given inputs")
     if lm.tokenizer is None: raise InputError("This model has no tokenizer: pass `inputs` (token ids) to the gate.")
-    texts = builtin_corpus(GATE_TEXTS) if texts is None else list(texts)
-    ref, out, worst = _per_text(path, lm, texts, providers, max_length)
-    m = compare_outputs(ref, out)
+    split = corpus_split() if texts is None else None
+    texts = split["gate"] if split else list(texts)
+    search = (split["neighbours"] if split else []) if neighbours is None else list(neighbours)
+    if lm.task == "classification": search = []
+    ref, out, worst = _per_text(path, lm, texts + search, providers, max_length)
+    m = compare_outputs(ref[:len(texts)], out[:len(texts)])
     if lm.task != "classification": m["argmax_agreement"] = None
+    if search: m["recall_at_10"] = recall_at_k(ref, out, len(texts))
     m["max_abs_diff"] = worst
     what = "sentence embeddings" if lm.task != "classification" else "logits"
-    return gate(precision, m, thresholds, per_text=True, basis=f"{len(texts)} texts, {what} per text, worst judged")
+    return gate(precision, m, thresholds, per_text=True, basis=f"{len(texts)} texts, {what} per text, worst judged"
+                + (f"; recall@10 among {len(texts) + len(search)}" if search else ""))
 
 # %% ../nbs/02_optimize.ipynb #730d7cbc
-def choose_recipe(device:str="auto") -> tuple[str, bool, str]:
-    "(precision, fuse, why) for `device`."
-    dev = resolve_device(device)
-    if dev == "cuda":
-        return "fp16", True, "CUDA: fused FP16 (Attention fusion + half precision) was the fastest engine (results/h200)"
-    if cpu_features()["int8_fast"]:
-        return "int8", True, ("CPU with VNNI/AMX: INT8 dynamic quantization multiplies int8 in hardware; it was the "
-                              "fastest CPU engine (results/cpu)")
-    return "fp32", False, ("CPU without VNNI: INT8 gains nothing without int8 dot-product instructions, and unfused FP32 "
-                           "with ONNX Runtime's own graph optimizations beat the GPU-oriented fusions")
+@dataclass
+class Int8Plan:
+    "Which nodes of an INT8 file stay FP32, and the measurements that chose them."
+    kept: list                 # node names left in FP32, most harmful first
+    effects: dict              # node -> {worst, loss}: with that node alone in INT8 (measured only when needed)
+    worst_all: float           # worst selection text's cosine with every candidate in INT8
+    recall_all: float | None   # and recall@10 of the selection's queries
+    worst: float               # worst selection text's cosine of the chosen file
+    recall: float | None       # its recall@10
+    target: float              # the worst text's cosine the plan had to reach
+    recall_target: float | None  # the recall@10 it had to reach (None: not judged)
+    candidates: int            # nodes that could be INT8
+    texts: int                 # selection texts (disjoint from the gate's)
+
+    def __str__(self):
+        r = lambda x: "" if x is None else f", recall@10 {x:.3f}"
+        why = ", ".join(f"{n} (alone: worst {self.effects[n]['worst']:.4f}, mean loss {self.effects[n]['loss']:.1e})"
+                        for n in self.kept[:4]) + (f" and {len(self.kept) - 4} more" if len(self.kept) > 4 else "")
+        return (f"INT8 for {self.candidates - len(self.kept)} of {self.candidates} nodes; {self.texts} selection texts: "
+                f"worst {self.worst:.4f}{r(self.recall)} (all INT8: {self.worst_all:.4f}{r(self.recall_all)}; targets "
+                f"{self.target}{'' if self.recall_target is None else f' and {self.recall_target}'})"
+                + (f"; FP32: {why}" if self.kept else ""))
+
+def _embed(path, tokenizer, texts, max_length):
+    "Rows of `texts` from the file, as the engine runs it on this CPU."
+    return InferenceEngine(path, tokenizer, device="cpu", max_length=max_length).encode(texts)
+
+def _cosines(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+
+# %% ../nbs/02_optimize.ipynb #0682e1f9
+def plan_int8(fp32_path, # the FP32 model to quantize (fused or not)
+              out_path, # where the chosen INT8 file is written
+              tokenizer, # a transformers fast tokenizer or tokenizer.json (texts are tokenized as the engine does)
+              texts=None, # selection texts (default: `corpus_split()['select']`, disjoint from the gate's)
+              target:float=0.985, # every selection text's cosine with the FP32 file must reach this
+              recall:float|None=0.96, # and recall@10 of the first 300 texts as queries among all (None: not judged)
+              per_channel:bool=True, # per-channel weight scales
+              max_length:int=128, # truncation of the texts
+              probe:int=48, # effects are measured on the `probe` texts INT8 hurts most and `probe` others
+             ) -> Int8Plan:
+    "Quantize with as many nodes in INT8 as keep the selection texts at `target` (and `recall`); the others stay FP32."
+    texts = corpus_split()["select"] if texts is None else list(texts)
+    out_path, ref, queries = Path(out_path), _embed(fp32_path, tokenizer, texts, max_length), min(300, len(texts))
+    cands = int8_candidates(load_onnx(fp32_path, load_external_data=False))
+    trial_path = out_path.with_name(out_path.stem + ".trial.onnx")
+    def judge(keep, path=trial_path, idx=None):
+        "Cosines of the texts (all, or `idx`) and recall@10 (all only) with `keep` in FP32."
+        quantize_int8(fp32_path, path, per_channel, keep_fp32=list(keep))
+        sel = list(range(len(texts))) if idx is None else list(idx)
+        out = _embed(path, tokenizer, [texts[i] for i in sel], max_length)
+        return _cosines(ref[sel], out), (recall_at_k(ref, out, queries) if idx is None and recall is not None else None)
+    ok = lambda c, r: c.min() >= target and (recall is None or r >= recall)
+    try:
+        c, r = judge([], out_path)
+        plan = Int8Plan([], {}, float(c.min()), r, float(c.min()), r, target, recall, len(cands), len(texts))
+        if ok(c, r): return plan
+        order = np.argsort(c)
+        idx = list(order[:probe]) + list(np.random.default_rng(0).permutation(order[probe:])[:probe])
+        for n in cands:
+            cn, _ = judge([m for m in cands if m != n], idx=idx)
+            plan.effects[n] = dict(worst=float(cn.min()), loss=float((1 - cn).mean()))
+        ranked = sorted(cands, key=lambda n: -plan.effects[n]["loss"])
+        lo, hi, best = 1, len(cands), None  # keeping every node FP32 reaches any target
+        while lo < hi:  # the fewest FP32 nodes that reach the targets (more FP32 nodes: closer to FP32)
+            mid = (lo + hi) // 2
+            c, r = judge(ranked[:mid])
+            if ok(c, r): hi, best = mid, (float(c.min()), r)
+            else: lo = mid + 1
+        plan.kept = ranked[:lo]
+        quantize_int8(fp32_path, out_path, per_channel, keep_fp32=plan.kept)
+        if best is None: c, r = judge(plan.kept, out_path); best = (float(c.min()), r)  # every node FP32
+        plan.worst, plan.recall = best
+        return plan
+    finally: trial_path.unlink(missing_ok=True)
+
+# %% ../nbs/02_optimize.ipynb #4eaaaf2d
+CPU_RECIPES = {  # CPU kind -> variants worth measuring, most promising first, and why
+    "amx": ([("int8", True), ("fp32", True)], "AMX multiplies int8 tiles in hardware"),
+    "avx512-vnni": ([("int8", True), ("fp32", True)], "AVX512-VNNI multiplies int8 in one instruction"),
+    "avx-vnni": ([("int8", True), ("fp32", True)], "AVX-VNNI multiplies int8 in one instruction"),
+    "avx512": ([("int8", True), ("fp32", True)], "without VNNI INT8 still moves a quarter of the bytes; measured against fused FP32"),
+    "avx2": ([("int8", True), ("fp32", True), ("fp32", False)], "without VNNI INT8 was still the fastest engine at every "
+             "batch size on a 2-core AVX2 EPYC; fused and unfused FP32 are measured against it"),
+    "arm64": ([("fp32", True), ("int8", True)], "ONNX Runtime's ARM64 kernels: fused FP32, and INT8 where its dot-product "
+              "instructions make it faster (measured)"),
+    "other": ([("fp32", False)], "no SIMD features known to ONNX Runtime's fast paths: the export as it is"),
+}
+
+def recipe_candidates(device:str="auto", # 'auto', 'cpu' or 'cuda'
+                      features:dict|None=None, # `cpu_features()` (default: this machine's; tests pass others)
+                      machine:str|None=None, # `platform.machine()` (default: this machine's)
+                     ) -> tuple[list, str, str]:
+    "([(precision, fuse), ...] to measure, the CPU kind (or 'cuda'), why)."
+    if resolve_device(device) == "cuda":
+        return [("fp16", True)], "cuda", "CUDA: fused FP16 (Attention fusion + half precision) was the fastest engine (results/h200)"
+    kind = cpu_kind(features, machine)
+    cands, why = CPU_RECIPES[kind]
+    return list(cands), kind, why
+
+def choose_recipe(device:str="auto", # 'auto', 'cpu' or 'cuda'
+                  features:dict|None=None, # `cpu_features()` (default: this machine's)
+                  machine:str|None=None, # `platform.machine()` (default: this machine's)
+                 ) -> tuple[str, bool, str]:
+    "(precision, fuse, why) for `device` without measuring: the first of `recipe_candidates`."
+    cands, kind, why = recipe_candidates(device, features, machine)
+    return (*cands[0], f"{kind}: {why}")
 
 # %% ../nbs/02_optimize.ipynb #3e94e374
 def _variant_name(precision, fuse, tag=""): return f"model-{precision}-{'fused' if fuse else 'plain'}{tag}.onnx"
@@ -323,7 +468,7 @@ def _variant_name(precision, fuse, tag=""): return f"model-{precision}-{'fused' 
 def _pooling_tag(meta):
     "File-name tag of an export that pools in its graph ('' for token outputs)."
     return f"-{meta['pooling']}pool{'-norm' if meta.get('normalize') == 'True' else ''}" if "pooling" in meta else ""
-_THRESHOLD_KEYS = {"max_abs_diff", "min_cosine", "min_argmax_agreement"}
+_THRESHOLD_KEYS = {"max_abs_diff", "min_cosine", "min_argmax_agreement", "min_recall_at_10"}
 
 # %% ../nbs/02_optimize.ipynb #b272bb7b
 def _check_optimize_args(precision, device, opset, op_block_list, thresholds):
@@ -362,6 +507,7 @@ def optimize(self:TransformerOptimizationToolkit,
              device:str="auto", # the device the model is meant for: 'auto', 'cpu' or 'cuda'
              opset:int=17, # opset of the export to start from
              per_channel:bool=True, # INT8: per-channel weight scales (per-tensor fails the gate on MiniLM)
+             keep_fp32="auto", # INT8: 'auto' (`plan_int8` on the corpus, where there is a tokenizer), a list of node names, 'ffn-output' or None
              op_block_list:list|None=None, # FP16: operator types kept in FP32
              check:bool=True, # run the accuracy gate (CPU provider) and refuse a variant that fails
              thresholds:dict|None=None, # gate thresholds overriding `GATES[precision]`
@@ -390,11 +536,22 @@ def optimize(self:TransformerOptimizationToolkit,
             self.fusion = apply_fusions(src, fused, self.config, use_gpu=precision == "fp16")
         src = fused
     if precision == "fp16": to_fp16(src, out, op_block_list=op_block_list, fused=fuse)
-    elif precision == "int8": quantize_int8(src, out, per_channel=per_channel)
+    elif precision == "int8":
+        self.int8_plan = None
+        if keep_fp32 == "auto" and self.tokenizer is not None:
+            self.int8_plan = plan_int8(src, out, self.tokenizer, per_channel=per_channel)
+            _note_plan(out, self.int8_plan)
+        else: quantize_int8(src, out, per_channel=per_channel, keep_fp32=None if keep_fp32 == "auto" else keep_fp32)
     if check: self._gate(out, precision, thresholds)
     return out
 
 # %% ../nbs/02_optimize.ipynb #b8272996
+def _note_plan(path, plan:Int8Plan):
+    "Record the INT8 plan in the file's metadata (what stayed FP32 and why)."
+    m = onnx.load(str(path))
+    write_metadata(m, {**read_metadata(m), "int8_plan": json.dumps(dataclasses.asdict(plan))})
+    with atomic_path(path) as t: onnx.save(m, str(t))
+
 def _gate_inputs(lm):
     "Inputs for the token-level gate of random weights: the gate sentences, or random ids with one padded row."
     if lm.tokenizer is not None: return tokenize(lm.tokenizer, GATE_SENTENCES, seq_len=48, config=lm.config)
