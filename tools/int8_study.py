@@ -62,7 +62,8 @@ def main():
     from transformer_opt import TransformerOptimizationToolkit
     from transformer_opt.core import MINILM_ID, cpu_info, cpu_kind
     from transformer_opt.engine import InferenceEngine
-    from transformer_opt.optimize import _cosines, corpus_split, plan_int8, quantize_int8, recall_at_k
+    from transformer_opt.core import row_cosines
+    from transformer_opt.optimize import corpus_split, plan_int8, quantize_int8, recall_at_k
     tk = TransformerOptimizationToolkit(MINILM_ID, work_dir=args.work_dir); wd = tk.work_dir
     fp32 = str(tk.optimize("fp32", fuse=True, device="cpu"))
     parts = corpus_split(); texts = parts["gate"] + parts["neighbours"]
@@ -82,7 +83,7 @@ def main():
         variants[f"SmoothQuant alpha {a}, then all INT8"] = (quantize_int8(sq, wd/f"sq{a}-int8.onnx"), None)
     rows = []
     for name, (path, session) in variants.items():
-        y, t = run(path, session); c = _cosines(ref, y)[:300]
+        y, t = run(path, session); c = row_cosines(ref, y)[:300]
         rows.append(dict(variant=name, cosine_min=round(float(c.min()), 4), cosine_mean=round(float(c.mean()), 5),
                          recall_at_10=round(recall_at_k(ref, y, 300), 3), speed_vs_fp32=round(t32 / t, 2)))
         print(rows[-1], flush=True)

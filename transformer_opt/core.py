@@ -15,9 +15,9 @@ import numpy as np
 __all__ = ['META_PREFIX', 'MINILM_ID', 'POOLING_MODES', 'DEVICES', 'CPU_KINDS', 'ToolkitError', 'ModelLoadError', 'InputError',
            'MissingDependencyError', 'OnnxFileError', 'check_int', 'check_choice', 'check_out_dir', 'atomic_path',
            'require_onnxruntime', 'optional_onnx', 'minilm_dir', 'check_model_inputs', 'stdlib_paragraphs',
-           'builtin_corpus', 'pool_outputs', 'cpu_info', 'cpu_features', 'cpu_kind', 'cpu_affinity', 'cgroup_cpu_quota',
-           'physical_cores', 'usable_cpus', 'default_threads', 'gpu_count', 'cuda_available', 'resolve_device',
-           'device_name', 'drop_log_messages']
+           'builtin_corpus', 'pool_outputs', 'row_cosines', 'cpu_info', 'cpu_features', 'cpu_kind', 'cpu_affinity',
+           'cgroup_cpu_quota', 'physical_cores', 'usable_cpus', 'default_threads', 'gpu_count', 'cuda_available',
+           'resolve_device', 'device_name', 'drop_log_messages']
 
 # %% ../nbs/00_core.ipynb #48570511
 class ToolkitError(Exception):
@@ -201,6 +201,13 @@ def pool_outputs(hidden:np.ndarray, # (batch, seq, dim) token outputs
     else: out = (hidden * m).sum(1) / np.clip(m.sum(1), 1, None)
     if normalize: out = out / np.clip(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12, None)
     return np.asarray(out, np.float32)
+
+def row_cosines(a:np.ndarray, # (n, dim) vectors
+                b:np.ndarray, # (n, dim) vectors to compare them with, row by row
+               ) -> np.ndarray:
+    "The cosine of each row of `a` with the same row of `b` (float64)."
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)
 
 # %% ../nbs/00_core.ipynb #f11d9ef2
 DEVICES = ("auto", "cpu", "cuda")

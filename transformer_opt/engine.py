@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 from .core import (InputError, OnnxFileError, POOLING_MODES, ToolkitError, atomic_path, check_choice,
                                   check_int, check_out_dir, cpu_features, cpu_info, cpu_kind, cuda_available, optional_onnx,
-                                  pool_outputs, require_onnxruntime, resolve_device, builtin_corpus, default_threads)
+                                  pool_outputs, require_onnxruntime, resolve_device, builtin_corpus, default_threads, row_cosines)
 from .session import ProviderUnavailableError, Runner, _why_no_cuda
 
 # %% auto #0
@@ -551,7 +551,7 @@ def _regate_int8(eng, folder:Path) -> dict | None:
         return None
     with np.load(folder/CHECK_FILE, allow_pickle=False) as z: texts, rows = [str(t) for t in z["texts"]], z["rows"]
     got = eng.encode(texts)
-    cos = (got * rows).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(rows, axis=1) + 1e-12)
+    cos = row_cosines(got, rows)
     need = eng.spec.gate.get("thresholds", {}).get("min_cosine", 0.98) if eng.spec.gate else 0.98
     if cos.min() < need:
         raise EngineFolderError(f"This INT8 folder was gated on {built} ({eng.spec.cpu.get('name')}); on this {now} CPU "

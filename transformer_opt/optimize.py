@@ -15,7 +15,7 @@ import onnx
 import torch
 from fastcore.basics import patch
 from .core import (ToolkitError, InputError, require_onnxruntime, check_choice, check_int,
-                                  cpu_kind, builtin_corpus, pool_outputs, cuda_available, resolve_device,
+                                  cpu_kind, builtin_corpus, pool_outputs, row_cosines, cuda_available, resolve_device,
                                   drop_log_messages, DEVICES)
 from .models import (LoadedModel, hidden_size, num_heads, num_layers, tokenize, torch_forward,
                                     max_positions, random_inputs)
@@ -380,9 +380,7 @@ def _embed(path, tokenizer, texts, max_length):
     "Rows of `texts` from the file, as the engine runs it on this CPU."
     return InferenceEngine(path, tokenizer, device="cpu", max_length=max_length).encode(texts)
 
-def _cosines(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+
 
 # %% ../nbs/02_optimize.ipynb #0682e1f9
 def plan_int8(fp32_path, # the FP32 model to quantize (fused or not)
@@ -405,7 +403,7 @@ def plan_int8(fp32_path, # the FP32 model to quantize (fused or not)
         quantize_int8(fp32_path, path, per_channel, keep_fp32=list(keep))
         sel = list(range(len(texts))) if idx is None else list(idx)
         out = _embed(path, tokenizer, [texts[i] for i in sel], max_length)
-        return _cosines(ref[sel], out), (recall_at_k(ref, out, queries) if idx is None and recall is not None else None)
+        return row_cosines(ref[sel], out), (recall_at_k(ref, out, queries) if idx is None and recall is not None else None)
     ok = lambda c, r: c.min() >= target and (recall is None or r >= recall)
     try:
         c, r = judge([], out_path)
