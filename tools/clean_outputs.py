@@ -5,11 +5,12 @@
 
 Cleaning keeps what a reader learns from and drops what only the machine cared about: stderr lines that are library
 logs or warnings (ONNX Runtime's coloured log lines, Python warnings raised inside site-packages, progress bars,
-Ray's and transformers' loading chatter), ANSI colour codes, and absolute paths (temporary folders become `<tmp>`,
-the environment's packages `<site-packages>`, this repository `.`). Lines longer than 400 characters are cut. Images are kept; each is at most `--max-image-kb`.
+Ray's and transformers' loading chatter, and Ray's log lines relayed to stdout with their ids), ANSI colour codes,
+papermill's notebook metadata (the run's input and output paths), and absolute paths (temporary folders become `<tmp>`,
+the environment's packages `<site-packages>`, this repository `.`). Lines longer than 400 characters are wrapped. Images are kept; each is at most `--max-image-kb`.
 Run `nbdev-clean` afterwards for the notebooks in nbs/ (CI checks that it leaves no diff).
 """
-import argparse, base64, re
+import argparse, base64, re, textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,16 +26,18 @@ NOISE = [re.compile(p) for p in (
     r"core_worker\.cc|raylet|\(raylet\)",          # Ray's C++ logs
     r"TqdmWarning|IProgress not found|from \.autonotebook import",
 )]
+RAY_RELAYED = re.compile(r"^\((raylet|[\w().,\s-]*pid=\d+)[^)]*\)")  # a Ray process's log line relayed to the driver's stdout
 PATHS = [(re.compile(r"/tmp/[\w.-]+(/tmp\w+)?"), "<tmp>"),
          (re.compile(r"/[\w/.-]*/site-packages"), "<site-packages>"),
          (re.compile(re.escape(str(ROOT)) + r"/?"), "./")]
 
 
 def clean_text(s: str, width: int = 400) -> str:
-    "No colour codes, no absolute paths, no line longer than `width` characters."
+    "No colour codes, no absolute paths; a line longer than `width` characters is wrapped (at 200), never cut."
     s = ANSI.sub("", s)
     for rx, rep in PATHS: s = rx.sub(rep, s)
-    return "".join(l if len(l) <= width else l[:width].rstrip() + " ...\n" for l in s.splitlines(keepends=True))
+    return "".join(l if len(l) <= width else textwrap.fill(l.rstrip("\n"), 200, break_on_hyphens=False) + "\n"
+                   for l in s.splitlines(keepends=True))
 
 
 def clean_outputs(outputs: list, max_image_kb: int) -> list:
@@ -44,6 +47,7 @@ def clean_outputs(outputs: list, max_image_kb: int) -> list:
             text = "".join(o["text"]) if isinstance(o["text"], list) else o["text"]
             if o.get("name") == "stderr":
                 text = "".join(l for l in text.splitlines(keepends=True) if not any(rx.search(ANSI.sub("", l)) for rx in NOISE))
+            text = "".join(l for l in text.splitlines(keepends=True) if not RAY_RELAYED.match(ANSI.sub("", l)))  # ids, pids
             text = clean_text(text)
             if text.strip(): keep.append({**o, "text": text})
             continue
@@ -68,6 +72,10 @@ def clean_nb(nb, max_image_kb: int):
         if c.get("cell_type") == "code":
             c["outputs"] = clean_outputs(c.get("outputs", []), max_image_kb)
             c.get("metadata", {}).pop("papermill", None); c.get("metadata", {}).pop("execution", None)
+            if "injected-parameters" in c.get("metadata", {}).get("tags", []):  # papermill's cell: the run's own paths
+                src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                c["source"] = clean_text(src)
+    for k in ("papermill", "jupytext", "widgets"): nb.get("metadata", {}).pop(k, None)  # input/output paths, run times
     return nb
 
 

@@ -5,6 +5,7 @@
 # nbdev-test's own pool runs several notebooks one after another in one process and keeps each one's namespace alive,
 # so the models of every notebook a worker ran added up (over 13 GB in one worker here, and CI's run was killed).
 # Usage: tools/test.sh [notebooks...]     e.g. FLAGS="gpu slow" tools/test.sh nbs/04_engine.ipynb
+# Stored outputs: NBTEST_ARGS=--save tools/test.sh && python tools/clean_outputs.py nbs/*.ipynb && nbdev-clean
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
@@ -23,11 +24,11 @@ if [ $# -gt 0 ]; then nbs=("$@"); else
 fi
 one() {  # one notebook in its own process: its log, its seconds and its result
   local nb=$1 name; name=$(basename "$nb" .ipynb); local t0=$SECONDS
-  "$BIN/nbdev-test" "$nb" ${FLAGS:+--flags "$FLAGS"} >"$logs/$name.log" 2>&1; local rc=$?
+  "$BIN/nbdev-test" "$nb" ${FLAGS:+--flags "$FLAGS"} ${NBTEST_ARGS:-} >"$logs/$name.log" 2>&1; local rc=$?
   echo "$name $((SECONDS - t0)) $rc" >>"$logs/results"
   if [ $rc -eq 0 ]; then echo "passed $name ($((SECONDS - t0)) s)"; else echo "FAILED $name ($((SECONDS - t0)) s)"; cat "$logs/$name.log"; fi
 }
-export -f one; export BIN FLAGS logs
+export -f one; export BIN FLAGS NBTEST_ARGS logs
 printf '%s\n' "${nbs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
 total=${#nbs[@]}
 failed=$(awk '$3 != 0' "$logs/results" 2>/dev/null | wc -l)

@@ -17,7 +17,7 @@ import torch
 from fastcore.basics import patch
 from tqdm import tqdm
 import transformer_opt
-from .core import (InputError, MissingDependencyError, builtin_corpus, pool_outputs, check_int,
+from .core import (error_summary, warn_user, row_cosines, InputError, MissingDependencyError, builtin_corpus, pool_outputs, check_int,
                                   check_out_dir, check_model_inputs, cpu_features, device_name, default_threads,
                                   resolve_device, require_onnxruntime)
 from .models import max_positions, check_shape, hidden_size, num_layers, random_inputs, tokenize
@@ -29,9 +29,9 @@ from .build import SentenceTransformersConfig, model_folder, read_pooling, read_
 
 # %% auto #0
 __all__ = ['PEAK_TFLOPS', 'ENGINE_SPECS', 'ENGINES', 'BASELINE', 'DEFAULT_ENGINES', 'ROW_KEYS', 'TABLE_COLS', 'CORPUS_COLS',
-           'CORPUS_ENGINES', 'latency_stats', 'throughput', 'encoder_flops', 'peak_tflops', 'EngineSpec',
-           'check_engines', 'Engine', 'variant_for', 'make_engine', 'time_engine', 'gpu_process_mb', 'memory_probe',
-           'measure_memory', 'versions', 'BenchResult', 'recipe_engine', 'benchmark', 'corpus_benchmark']
+           'CORPUS_ENGINES', 'latency_stats', 'throughput', 'encoder_flops', 'peak_tflops', 'ContenderSpec',
+           'check_engines', 'Contender', 'variant_for', 'make_engine', 'time_engine', 'gpu_process_mb', 'memory_probe',
+           'measure_memory', 'versions', 'BenchResult', 'recipe_engine', 'BenchRun', 'benchmark', 'corpus_benchmark']
 
 # %% ../nbs/06_bench.ipynb #0f7d7986
 def latency_stats(ms) -> dict:
@@ -76,7 +76,7 @@ def peak_tflops(device_name:str, # the GPU's name, as `device_name` gives it
 
 # %% ../nbs/06_bench.ipynb #3918c6d4
 @dataclass(frozen=True)
-class EngineSpec:
+class ContenderSpec:
     "What an engine is: one row of the table below."
     framework: str                   # 'torch' or 'ort'
     precision: str                   # 'fp32', 'fp16' or 'int8'
@@ -85,16 +85,16 @@ class EngineSpec:
     devices: tuple = ("cpu", "cuda")
 
 ENGINE_SPECS = {
-    "pytorch-fp32": EngineSpec("torch", "fp32"),
-    "pytorch-fp16": EngineSpec("torch", "fp16", devices=("cuda",)),
-    "torch-compile-fp16": EngineSpec("torch", "fp16", mode="reduce-overhead", devices=("cuda",)),
-    "torch-compile-max-autotune-fp16": EngineSpec("torch", "fp16", mode="max-autotune", devices=("cuda",)),
-    "ort-fp32": EngineSpec("ort", "fp32", mode="auto"),
-    "ort-fp32-fused": EngineSpec("ort", "fp32", True, "auto"),
-    "ort-fp16-plain": EngineSpec("ort", "fp16", False, "auto", ("cuda",)),
-    "ort-fp16-fused": EngineSpec("ort", "fp16", True, "auto", ("cuda",)),
-    "ort-fp16-fused-cudagraph": EngineSpec("ort", "fp16", True, "cudagraph", ("cuda",)),
-    "ort-int8": EngineSpec("ort", "int8", True, "auto", ("cpu",)),
+    "pytorch-fp32": ContenderSpec("torch", "fp32"),
+    "pytorch-fp16": ContenderSpec("torch", "fp16", devices=("cuda",)),
+    "torch-compile-fp16": ContenderSpec("torch", "fp16", mode="reduce-overhead", devices=("cuda",)),
+    "torch-compile-max-autotune-fp16": ContenderSpec("torch", "fp16", mode="max-autotune", devices=("cuda",)),
+    "ort-fp32": ContenderSpec("ort", "fp32", mode="auto"),
+    "ort-fp32-fused": ContenderSpec("ort", "fp32", True, "auto"),
+    "ort-fp16-plain": ContenderSpec("ort", "fp16", False, "auto", ("cuda",)),
+    "ort-fp16-fused": ContenderSpec("ort", "fp16", True, "auto", ("cuda",)),
+    "ort-fp16-fused-cudagraph": ContenderSpec("ort", "fp16", True, "cudagraph", ("cuda",)),
+    "ort-int8": ContenderSpec("ort", "int8", True, "auto", ("cpu",)),
 }
 ENGINES = {k: v.devices for k, v in ENGINE_SPECS.items()}  # name -> devices it runs on
 BASELINE = "pytorch-fp32"
@@ -115,7 +115,7 @@ def check_engines(names, # engine names (None: the device's default list)
 
 # %% ../nbs/06_bench.ipynb #f31e3ea3
 @dataclass
-class Engine:
+class Contender:
     "One way of running the model."
     name: str
     device: str
@@ -153,7 +153,7 @@ def _torch_engine(name, model, device, precision, compile_=None, attn="sdpa", co
             return y
         return fn(**x)[0]
     nbytes = sum(p.numel() * p.element_size() for p in m.parameters())
-    return Engine(name, device, precision, run, lambda x: {k: v.to(device) for k, v in x.items()}, nbytes, info)
+    return Contender(name, device, precision, run, lambda x: {k: v.to(device) for k, v in x.items()}, nbytes, info)
 
 # %% ../nbs/06_bench.ipynb #c51fc75c
 def _ort_engine(name, path, device, precision, mode, threads=None):
@@ -165,7 +165,7 @@ def _ort_engine(name, path, device, precision, mode, threads=None):
         buf = r.buffers(*x["input_ids"].shape)  # inputs written once into the bound buffers: no copy per call
         for k in buf: buf[k].update_inplace(x[k].numpy())
         return buf
-    return Engine(name, device, precision, r, prep, weight_bytes(path)["total"],
+    return Contender(name, device, precision, r, prep, weight_bytes(path)["total"],
                   dict(file=Path(path).name, mode=mode, fusion=read_metadata(path).get("fusion")))
 
 # %% ../nbs/06_bench.ipynb #42adad6b
@@ -180,7 +180,7 @@ def make_engine(name:str, # an engine name (ENGINE_SPECS)
                 path=None, # the ONNX file (ONNX Runtime engines)
                 threads:int|None=None, # CPU intra-op threads
                 copy_model:bool=True, # PyTorch engines: work on a copy, leaving `model` untouched
-               ) -> Engine:
+               ) -> Contender:
     "Build engine `name` on `device` from a PyTorch `model` (PyTorch engines) or an ONNX `path` (ORT engines)."
     s = ENGINE_SPECS[name]
     if s.framework == "torch":
@@ -190,7 +190,7 @@ def make_engine(name:str, # an engine name (ENGINE_SPECS)
     return _ort_engine(name, path, device, s.precision, mode, threads)
 
 # %% ../nbs/06_bench.ipynb #867bd646
-def time_engine(engine:Engine, # a callable engine
+def time_engine(engine:Contender, # a callable engine
                 x, # its inputs
                 warmup:int=10, # untimed calls
                 iters:int=100, # timed calls, at most
@@ -367,8 +367,8 @@ def _row(engine, b, s, ms, base_p50, flops, dev_name, acc):
 
 # %% ../nbs/06_bench.ipynb #4a99f663
 def _failed(rows, name, shapes, ex):
-    msg = f"{type(ex).__name__}: {str(ex).splitlines()[0][:300] if str(ex) else ''}"
-    warnings.warn(f"engine {name} failed and is reported as such: {msg}")
+    msg = error_summary(ex)
+    warn_user(f"engine {name} failed and is reported as such: {msg}")
     for b, s in shapes: rows.append(dict(engine=name, batch_size=b, seq_len=s, error=msg))
 
 # %% ../nbs/06_bench.ipynb #48c792e8
@@ -388,10 +388,10 @@ def _meta(tk, dev, names, batch_sizes, seq_lens, text, settings, flops) -> dict:
     "Provenance of the run, written before the first measurement so that a partial results file has it too."
     src = read_metadata(tk.export_onnx())
     threads = settings["threads"] if settings["threads"] is not None else default_threads() if dev == "cpu" else None
-    return dict(model=tk.model_name, weights=tk.lm.weights,
+    return dict(model=tk.model_name, weights=tk.loaded_model.weights,
                 weights_note=("random weights: the architecture built from its configuration; latency and memory do not "
                               "depend on weight values, accuracy columns compare engines on the same random model")
-                             if tk.lm.weights == "random" else "real weights",
+                             if tk.loaded_model.weights == "random" else "real weights",
                 model_info=tk.provenance(), device=dev, device_name=device_name(dev), versions=versions(),
                 exporter=src.get("exporter"), opset=int(src.get("opset", 0)), fusion={},
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -412,24 +412,45 @@ def recipe_engine(device:str) -> dict:
     eng = {"fp16": "ort-fp16-fused", "int8": "ort-int8"}.get(precision, "ort-fp32-fused" if fuse else "ort-fp32")
     return dict(engine=eng, precision=precision, fused=fuse, why=why)
 
+# %% ../nbs/06_bench.ipynb #53cbf51d
+@dataclass
+class BenchRun:
+    "One benchmark run's state: what every engine is measured with, and the baseline's results the others are compared to."
+    tk: TransformerOptimizationToolkit
+    res: BenchResult # the rows and provenance, filled as engines finish
+    device: str
+    shapes: list # (batch, seq) pairs
+    inputs: dict # (batch, seq) -> model inputs, the same for every engine
+    settings: dict # warmup, iters, max_seconds, threads (`_settings`)
+    flops: dict # seq_len -> FLOPs per sequence
+    paths: dict # engine name -> its optimized ONNX file
+    out: Path|None = None # where results are saved after every engine (None: not saved)
+    progress: bool = True
+    ref: dict = field(default_factory=dict) # (batch, seq) -> the baseline's output
+    base: dict = field(default_factory=dict) # (batch, seq) -> the baseline's p50
+
+    def save(self):
+        "Write the results so far (a partial file says `complete: false`)."
+        if self.out is not None: self.res.save(self.out)
+
 # %% ../nbs/06_bench.ipynb #aff493e0
-def _measure_engine(n, e, shapes, inputs, ref, base, settings, flops, dev_name, bar) -> list:
-    "Rows of engine `e` (named `n`) on every shape; fills `ref` and `base` when it is the baseline."
-    rows = []
-    for b, s in shapes:
+def _measure_engine(run:BenchRun, e:Contender, bar) -> list:
+    "Rows of engine `e` on every shape; fills the run's `ref` and `base` when it is the baseline."
+    rows, n = [], e.name
+    for b, s in run.shapes:
         bar.set_postfix_str(f"{n} b={b} s={s}")
         try:
-            x = e.prepare(inputs[(b, s)])
+            x = e.prepare(run.inputs[(b, s)])
             out = _to_numpy(e.run(x))
-            if n == BASELINE: ref[(b, s)] = out
-            acc = compare_outputs(ref[(b, s)], out, inputs[(b, s)]["attention_mask"].numpy() if out.ndim == 3 else None)
-            ms = time_engine(e, x, settings["warmup"], settings["iters"], settings["max_seconds"])
+            if n == BASELINE: run.ref[(b, s)] = out
+            acc = compare_outputs(run.ref[(b, s)], out, run.inputs[(b, s)]["attention_mask"].numpy() if out.ndim == 3 else None)
+            ms = time_engine(e, x, run.settings["warmup"], run.settings["iters"], run.settings["max_seconds"])
         except Exception as ex:
             if n == BASELINE: raise
             _failed(rows, n, [(b, s)], ex); bar.update(); continue
-        row = _row(e, b, s, ms, base.get((b, s)), flops[s], dev_name,
+        row = _row(e, b, s, ms, run.base.get((b, s)), run.flops[s], run.res.meta["device_name"],
                    dict(max_abs_diff=acc["max_abs_diff"], cosine_min=acc["cosine_min"]))
-        if n == BASELINE: base[(b, s)] = row["latency_p50_ms"]
+        if n == BASELINE: run.base[(b, s)] = row["latency_p50_ms"]
         if isinstance(e.run, Runner):  # what actually ran it, down to the node
             e.info.update(providers=e.run.info.providers, placement=e.run.info.placement,
                           cpu_nodes=[f"{op} ({nm})" for op, nm in e.run.info.cpu_nodes])
@@ -438,33 +459,33 @@ def _measure_engine(n, e, shapes, inputs, ref, base, settings, flops, dev_name, 
     return rows
 
 # %% ../nbs/06_bench.ipynb #74ff5abd
-def _add_memory(rows, names, paths, tk, dev, shape, input_names_, threads, progress, saved):
-    "Measure each engine's memory in a fresh process and add it to its rows; `saved()` after each engine."
+def _add_memory(run:BenchRun, names:list):
+    "Measure each engine's memory in a fresh process at the largest shape and add it to its rows; save after each."
+    tk, rows, shape = run.tk, run.res.rows, max(run.shapes, key=lambda t: t[0] * t[1])
     failed = {r["engine"] for r in rows if "error" in r}
-    for n in tqdm([n for n in names if n not in failed], desc="memory (fresh process per engine)", disable=not progress):
-        spec = dict(engine=n, device=dev, model=tk.model_name, pretrained=tk.lm.weights == "real", task=tk.lm.task,
-                    seed=tk.lm.seed, path=str(paths.get(n, "")) or None, batch_size=shape[0], seq_len=shape[1],
-                    threads=threads, vocab_size=tk.config.vocab_size, input_names=input_names_)
+    for n in tqdm([n for n in names if n not in failed], desc="memory (fresh process per engine)", disable=not run.progress):
+        spec = dict(engine=n, device=run.device, model=tk.model_name, pretrained=tk.loaded_model.weights == "real", task=tk.loaded_model.task,
+                    seed=tk.loaded_model.seed, path=str(run.paths.get(n, "")) or None, batch_size=shape[0], seq_len=shape[1],
+                    threads=run.settings["threads"], vocab_size=tk.config.vocab_size, input_names=list(run.inputs[shape]))
         mem = measure_memory(spec)
         for r in rows:
             if r["engine"] == n: r.update({k: v for k, v in mem.items() if k != "memory_error"}, memory_shape=list(shape),
                                           **({"memory_error": mem["memory_error"]} if "memory_error" in mem else {}))
-        saved()
+        run.save()
 
 # %% ../nbs/06_bench.ipynb #98ec860e
-def _run_engines(tk, res, names, paths, shapes, inputs, dev, settings, flops, progress, saved):
+def _run_engines(run:BenchRun, names:list):
     "Measure each engine on every shape, in order, saving after each; an engine that cannot be built gets error rows."
-    ref, base = {}, {}
-    with tqdm(total=len(names) * len(shapes), desc="benchmark", disable=not progress) as bar:
+    with tqdm(total=len(names) * len(run.shapes), desc="benchmark", disable=not run.progress) as bar:
         for n in names:
-            try: e = make_engine(n, dev, model=tk.model, path=paths.get(n), threads=settings["threads"])
+            try: e = make_engine(n, run.device, model=run.tk.model, path=run.paths.get(n), threads=run.settings["threads"])
             except Exception as ex:
                 if n == BASELINE: raise
-                _failed(res.rows, n, shapes, ex); bar.update(len(shapes)); saved(); continue
-            res.rows += _measure_engine(n, e, shapes, inputs, ref, base, settings, flops, res.meta["device_name"], bar)
-            res.meta["engines_done"].append(n); saved()
+                _failed(run.res.rows, n, run.shapes, ex); bar.update(len(run.shapes)); run.save(); continue
+            run.res.rows += _measure_engine(run, e, bar)
+            run.res.meta["engines_done"].append(n); run.save()
             del e
-            if dev == "cuda": torch.cuda.empty_cache()
+            if run.device == "cuda": torch.cuda.empty_cache()
 
 # %% ../nbs/06_bench.ipynb #f287af7d
 def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
@@ -495,18 +516,16 @@ def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
     res = BenchResult(_meta(tk, dev, names, batch_sizes, seq_lens, text, settings, flops), [])
     fused = next((paths[n] for n in names if variant_for(n) and variant_for(n)[1]), None)  # its provenance has the counts
     res.meta["fusion"] = json.loads(read_metadata(fused).get("fusion", "{}")) if fused else {}
-    saved = (lambda: res.save(out)) if out is not None else (lambda: None)
-    inputs = {(b, s): _inputs_for(tk, text, b, s) for b, s in shapes}
+    run = BenchRun(tk, res, dev, shapes, {(b, s): _inputs_for(tk, text, b, s) for b, s in shapes}, settings, flops, paths,
+                   out, progress)
     try:
-        _run_engines(tk, res, names, paths, shapes, inputs, dev, settings, flops, progress, saved)
-        if memory:
-            big = max(shapes, key=lambda t: t[0] * t[1])
-            _add_memory(res.rows, names, paths, tk, dev, big, list(inputs[big]), threads, progress, saved)
+        _run_engines(run, names)
+        if memory: _add_memory(run, names)
     except KeyboardInterrupt:
         res.meta["interrupted"] = "interrupted (KeyboardInterrupt) after engines: " + (", ".join(res.meta["engines_done"]) or "none")
-        saved(); raise
+        run.save(); raise
     res.meta["complete"] = True
-    saved()
+    run.save()
     return res
 
 # %% ../nbs/06_bench.ipynb #3ca37905
@@ -540,7 +559,7 @@ def _sentence_transformer(tk, dev, max_length):
                                      "`pip install 'transformer-opt[bench]'`.") from e
     try: from sentence_transformers.sentence_transformer import modules as models  # 6.x; `models` is deprecated there
     except ImportError: from sentence_transformers import models
-    folder = model_folder(tk.lm)
+    folder = model_folder(tk.loaded_model)
     if folder is not None and (folder/"modules.json").is_file(): st = SentenceTransformer(str(folder), device=dev)
     else:
         import tempfile
@@ -570,7 +589,7 @@ def _length_histogram(lengths, max_length):
                 padding_at_max_length=float(1 - np.mean(np.minimum(lengths, max_length)) / max_length))
 
 def _corpus_row(name, precision, texts, real, computed, seconds, emb, ref, st_seconds, path=None):
-    cos = None if ref is None else (emb * ref).sum(1) / (np.linalg.norm(emb, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12)
+    cos = None if ref is None else row_cosines(emb, ref)
     q = min(300, len(texts) - 1)
     return dict(engine=name, precision=precision, texts=len(texts), real_tokens=int(real), computed_tokens=int(computed),
                 padding_share=1 - real / computed if computed else None, seconds=seconds,
@@ -589,8 +608,8 @@ def _first_recipe(tk, dev, max_length, pooling):
     else: path = tk.export_onnx()
     tok = tk.work_dir/"tokenizer"; tk.tokenizer.save_pretrained(tok)
     return InferenceEngine(path, tok, pooling=pooling, device="cpu", max_length=max_length, max_batch_tokens=2048,
-                           max_batch_size=64, dense=(read_st_folder(model_folder(tk.lm)) or SentenceTransformersConfig()).dense
-                           if model_folder(tk.lm) else None)
+                           max_batch_size=64, dense=(read_st_folder(model_folder(tk.loaded_model)) or SentenceTransformersConfig()).dense
+                           if model_folder(tk.loaded_model) else None)
 
 # %% ../nbs/06_bench.ipynb #7c31b5fb
 def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_seconds):
@@ -637,9 +656,9 @@ def corpus_benchmark(tk:TransformerOptimizationToolkit, # the model (and its fil
     check_texts(texts)
     out = check_out_dir(out_dir, "results folder") if out_dir is not None else None
     lengths = np.array([len(t) for t in tk.tokenizer(texts, truncation=False, verbose=False)["input_ids"]])
-    folder = model_folder(tk.lm)
+    folder = model_folder(tk.loaded_model)
     pooling = (read_pooling(folder)[0] if folder else None) or Pooling("mean")
-    res = BenchResult(dict(kind="corpus", model=tk.model_name, weights=tk.lm.weights, device=dev, device_name=device_name(dev),
+    res = BenchResult(dict(kind="corpus", model=tk.model_name, weights=tk.loaded_model.weights, device=dev, device_name=device_name(dev),
                            versions=versions(), texts=len(texts), max_length=max_length, pooling=str(pooling),
                            lengths=_length_histogram(lengths, max_length), engines=list(engines), complete=False,
                            date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -8,18 +8,18 @@ Docs: https://transformer-opt.github.io/transformer-opt/build.html.md"""
 
 # %% ../nbs/04a_build.ipynb #28583cfc
 from __future__ import annotations
-import datetime, hashlib, importlib.metadata, json, warnings
+import datetime, hashlib, importlib.metadata, json
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .core import (InputError, POOLING_MODES, builtin_corpus, check_choice, check_int, cpu_features, cpu_info, cpu_kind,
+from .core import (warn_user, InputError, POOLING_MODES, builtin_corpus, check_choice, check_int, cpu_features, cpu_info, cpu_kind,
                                   minilm_dir, resolve_device)
 from .models import LoadedModel, max_positions
 from .export import (TransformerOptimizationToolkit, as_model_inputs, export_to_onnx, matches_metadata,
                                     read_metadata, validate_export)
-from .optimize import AccuracyGateError, choose_recipe, corpus_split, gate_file, recipe_candidates
+from .optimize import AccuracyGateError, choose_recipe, corpus_split, gate_file, pooling_tag, recipe_candidates
 from .session import integer_nodes
 from .engine import (ACTIVATIONS, DEFAULT_BUDGETS, EngineFolderError, EngineSpec, InferenceEngine,
                                     Pooling, read_spec, _timed)
@@ -130,16 +130,15 @@ def export_pooled(self:TransformerOptimizationToolkit,
                   reuse:bool=True, # return an existing export of the same weights and pooling
                  ) -> Path:
     "Export the encoder with pooling inside its graph (output `sentence_embedding`), validated against PyTorch."
-    if self.lm.task != "base": raise InputError("Pooling applies to encoders (task='base'), not to classifiers.")
-    tag = f"{pooling.mode}pool{'-norm' if pooling.normalize else ''}"
-    path = self.work_dir/f"model-fp32-op{opset}-torchscript-{tag}.onnx"
-    meta = dict(model=self.model_name, weights=self.lm.weights, fingerprint=self.fingerprint, task="base",
+    if self.loaded_model.task != "base": raise InputError("Pooling applies to encoders (task='base'), not to classifiers.")
+    path = self.work_dir/f"model-fp32-op{opset}-torchscript{pooling_tag(pooling.mode, pooling.normalize)}.onnx"
+    meta = dict(model=self.model_name, weights=self.loaded_model.weights, fingerprint=self.fingerprint, task="base",
                 pooling=pooling.mode, normalize=pooling.normalize)
     if reuse and matches_metadata(path, fingerprint=self.fingerprint, pooling=pooling.mode, normalize=pooling.normalize):
         return path
     self.work_dir.mkdir(parents=True, exist_ok=True)
     wrapped = PooledEncoder(self.model, pooling).eval()
-    export_to_onnx(wrapped, path, as_model_inputs(None, self.lm), opset=opset, metadata=meta)
+    export_to_onnx(wrapped, path, as_model_inputs(None, self.loaded_model), opset=opset, metadata=meta)
     validate_export(wrapped, path, self.config)
     return path
 
@@ -183,11 +182,11 @@ def _optimized_for(self:TransformerOptimizationToolkit, precision, dev, pooling,
     "The gated file for the engine: the device's recipe, or FP32 where INT8 fails its gate."
     fuse = True
     if precision == "auto": precision, fuse, _ = choose_recipe(dev)
-    source = self.export_pooled(pooling) if pool_in_graph and self.lm.task == "base" else None
+    source = self.export_pooled(pooling) if pool_in_graph and self.loaded_model.task == "base" else None
     try: return self.optimize(precision, fuse=fuse, device=dev, source=source)
     except AccuracyGateError as e:
         if precision != "int8": raise
-        warnings.warn(f"INT8 is not accurate enough for this model ({e}); the engine uses FP32 instead.")
+        warn_user(f"INT8 is not accurate enough for this model ({e}); the engine uses FP32 instead.")
         return self.optimize("fp32", fuse=True, device=dev, source=source)
 
 @patch
@@ -196,9 +195,9 @@ def _spec(self:TransformerOptimizationToolkit, path:Path, dev:str, pooling:Pooli
     "What the engine folder will say about this build."
     meta, g = read_metadata(path), gate_file(path)
     gate = self.gates[path.name].__dict__ if path.name in self.gates else json.loads(g.read_text()) if g.is_file() else None
-    labels = [self.config.id2label[i] for i in sorted(self.config.id2label)] if self.lm.task == "classification" else None
+    labels = [self.config.id2label[i] for i in sorted(self.config.id2label)] if self.loaded_model.task == "classification" else None
     return EngineSpec(
-        task="classify" if self.lm.task == "classification" else "embed", max_length=max_length,
+        task="classify" if self.loaded_model.task == "classification" else "embed", max_length=max_length,
         pooling=dict(mode=pooling.mode, normalize=pooling.normalize, in_graph=pool_in_graph),
         max_positions=max_positions(self.config), budget={dev: budget}, labels=labels,
         precision=meta.get("precision", "fp32"), device=dev,
@@ -206,7 +205,7 @@ def _spec(self:TransformerOptimizationToolkit, path:Path, dev:str, pooling:Pooli
         gate=gate, prompts=st.prompts if st else {}, default_prompt=st.default_prompt if st else None,
         dimensions=dimensions, similarity=st.similarity if st else None,
         graph=dict(integer_nodes=sorted(integer_nodes(path) or [])),
-        provenance=dict(model=self.model_name, weights=self.lm.weights, source=self.lm.source, model_type=self.config.model_type,
+        provenance=dict(model=self.model_name, weights=self.loaded_model.weights, source=self.loaded_model.source, model_type=self.config.model_type,
                         fingerprint=self.fingerprint, file=path.name, fused=meta.get("fused") == "true",
                         fusion=json.loads(meta.get("fusion", "{}")), exporter=meta.get("exporter"), opset=meta.get("opset"),
                         int8_plan=json.loads(meta["int8_plan"]) if "int8_plan" in meta else None,
@@ -226,7 +225,7 @@ def engine(self:TransformerOptimizationToolkit,
           ) -> InferenceEngine:
     "An `InferenceEngine` for this model, optimized and accuracy-gated for `device`, ready to `.save(DIR)`."
     check_choice("precision", precision, ("auto", "fp32", "fp16", "int8"))
-    dev, folder = resolve_device(device), model_folder(self.lm)
+    dev, folder = resolve_device(device), model_folder(self.loaded_model)
     st = read_st_folder(folder) if folder else None
     pooling = _resolve_pooling(pooling, st)
     if pool_in_graph and st and st.dense: raise InputError("This model has Dense layers after pooling: pool in NumPy (pool_in_graph=False).")
@@ -250,7 +249,7 @@ def engine(self:TransformerOptimizationToolkit,
         if not fixed: eng.tune(builtin_corpus(TUNE_TEXTS, seed=3))
     else: eng = self._measured_recipe(make, dev, pooling, pool_in_graph, fixed)
     if eng.precision == "int8":  # FP32 rows of check texts, so that another kind of CPU can re-gate the folder
-        source = self.export_pooled(pooling) if pool_in_graph and self.lm.task == "base" else None
+        source = self.export_pooled(pooling) if pool_in_graph and self.loaded_model.task == "base" else None
         texts = corpus_split()["gate"][:CHECK_TEXTS]
         eng.check = dict(texts=texts, rows=make(self.optimize("fp32", fuse=True, device=dev, source=source)).encode(texts))
     return eng
@@ -263,7 +262,7 @@ CHECK_TEXTS = 64  # gate texts whose FP32 rows an INT8 folder keeps
 def _measured_recipe(self:TransformerOptimizationToolkit, make, dev, pooling, pool_in_graph, fixed:bool) -> InferenceEngine:
     "Each candidate of the CPU's kind, gated and tuned on the same sample; the fastest that passed, with what was measured."
     cands, kind, why = recipe_candidates(dev)
-    source = self.export_pooled(pooling) if pool_in_graph and self.lm.task == "base" else None
+    source = self.export_pooled(pooling) if pool_in_graph and self.loaded_model.task == "base" else None
     sample, tried, best = builtin_corpus(TUNE_TEXTS, seed=3), [], None
     for precision, fuse in cands:
         row = dict(precision=precision, fused=fuse)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse, sys, time, warnings
 from pathlib import Path
 from .core import ToolkitError, InputError, ModelLoadError, check_int, check_out_dir
-from .engine import ENGINE_JSON, OUTPUT_KINDS, InferenceEngine, check_new_folder, run_file
+from .engine import (ENGINE_JSON, OUTPUT_KINDS, InferenceEngine, check_new_folder, needs_field, run_file,
+                                    skipped_summary)
 
 # %% auto #0
 __all__ = ['BUILD_OPTIONS', 'RAY_ONLY', 'build_parser', 'load_toolkit', 'format_table', 'check_args', 'is_engine_folder',
@@ -100,7 +101,7 @@ def _add_run_parser(sub):
     r.add_argument("--chunk-size", type=int, default=8192, help="lines read, encoded and written at a time")
     r.add_argument("--skip-invalid", action="store_true", help="skip empty or non-string texts (reported) instead of stopping")
     g = r.add_argument_group("Ray (pip install 'transformer-opt[ray]')")
-    g.add_argument("--ray", action="store_true", help="run on a pool of Ray workers (a local Ray unless --ray-address)")
+    g.add_argument("--ray", action="store_true", help="run on Ray workers (a local Ray unless --ray-address)")
     g.add_argument("--ray-address", default=None, help="a Ray cluster to join ('auto', 'ray://head:10001'); default: "
                    "RAY_ADDRESS, else a local Ray started and stopped by the command")
     g.add_argument("--workers", type=int, default=None, help="engine workers (default: CPUs / --threads-per-worker, or "
@@ -236,18 +237,17 @@ def check_run_args(args:argparse.Namespace):
     if given: raise InputError(f"--{given[0].replace('_', '-')} applies to Ray runs: add --ray.")
     inp, out = Path(args.input), Path(args.output)
     if not inp.is_file(): raise InputError(f"--input '{inp}' does not exist or is not a file (folders and globs: add --ray).")
-    if inp.suffix.lower() in (".jsonl", ".ndjson") and not args.field:
-        raise InputError(f"--input '{inp}' holds JSON lines: pass --field naming the text's key.")
+    needs_field([inp], args.field, f"--input '{inp}'", fix="pass --field")
     if out.suffix.lower() not in OUTPUT_KINDS:
         raise InputError(f"--output must end in {' or '.join(OUTPUT_KINDS)}, got '{out.name}'.")
     check_out_dir(out.parent if str(out.parent) else ".", "output folder (--output)")
 
 def check_ray_args(args:argparse.Namespace):
     "`run --ray`: Ray installed, inputs found, a new output folder, sane numbers."
-    from transformer_opt.scale import check_output_dir, check_run_inputs, require_ray
+    from transformer_opt.scale import check_parquet_output, check_run_inputs, require_ray
     require_ray()
     check_run_inputs(args.input, args.field)
-    check_output_dir(args.output)
+    check_parquet_output(args.output)
     check_int("--threads-per-worker", args.threads_per_worker); check_int("--batch-rows", args.batch_rows)
     if not args.gpus_per_worker >= 0: raise InputError(f"--gpus-per-worker must be >= 0, got {args.gpus_per_worker}.")
 
@@ -294,7 +294,7 @@ def run_command(args:argparse.Namespace) -> int:
     if args.ray: return ray_command(args, eng)
     rep = run_file(eng, args.input, args.output, field=args.field, skip_invalid=args.skip_invalid,
                    chunk_size=args.chunk_size, progress=sys.stderr.isatty())
-    if rep.skipped: print(f"skipped {len(rep.skipped)} invalid line(s): {rep.skipped[:20]}" + (" ..." if len(rep.skipped) > 20 else ""))
+    if rep.skipped: print(skipped_summary(rep.skipped, "invalid line(s)", 20))
     if rep.truncated: print(f"truncated {rep.truncated} text(s) longer than {eng.max_length} tokens")
     print(f"wrote {args.output}: {rep.texts} texts in {rep.seconds:.2f} s, {rep.texts_per_s:.1f} texts/s, "
           f"{rep.tokens_per_s:.0f} real tokens/s")
@@ -303,13 +303,13 @@ def run_command(args:argparse.Namespace) -> int:
 def ray_command(args:argparse.Namespace, # the parsed `run --ray` options
                 eng, # the engine the driver loaded (its folder is what the workers load)
                ) -> int:
-    "`transformer-opt run --ray`: the engine on a pool of Ray workers, Parquet out."
+    "`transformer-opt run --ray`: the engine on Ray workers, Parquet out."
     from transformer_opt.scale import ray_run
     rep = ray_run(eng, args.input, args.output, field=args.field, id_field=args.id_field, workers=args.workers,
                   threads_per_worker=args.threads_per_worker, gpus_per_worker=args.gpus_per_worker,
                   address=args.ray_address, skip_invalid=args.skip_invalid, batch_rows=args.batch_rows,
                   progress=sys.stderr.isatty())
-    if rep.skipped: print(f"skipped {len(rep.skipped)} invalid row(s): {rep.skipped[:20]}" + (" ..." if len(rep.skipped) > 20 else ""))
+    if rep.skipped: print(skipped_summary(rep.skipped, "invalid row(s)", 20))
     print(f"wrote {args.output}: {rep.texts} texts from {rep.files} file(s) by {rep.workers} Ray worker(s) in "
           f"{rep.seconds:.2f} s, {rep.texts_per_s:.1f} texts/s, {rep.tokens_per_s:.0f} real tokens/s")
     return 0

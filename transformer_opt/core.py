@@ -7,17 +7,17 @@ Docs: https://transformer-opt.github.io/transformer-opt/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #8c02cb02
 from __future__ import annotations
-import ast, contextlib, ctypes, functools, logging, os, platform, random, re, sysconfig, uuid
+import ast, contextlib, ctypes, functools, logging, os, platform, random, re, sys, sysconfig, uuid, warnings
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
 __all__ = ['META_PREFIX', 'MINILM_ID', 'POOLING_MODES', 'DEVICES', 'CPU_KINDS', 'ToolkitError', 'ModelLoadError', 'InputError',
-           'MissingDependencyError', 'OnnxFileError', 'check_int', 'check_choice', 'check_out_dir', 'atomic_path',
-           'require_onnxruntime', 'optional_onnx', 'minilm_dir', 'check_model_inputs', 'stdlib_paragraphs',
-           'builtin_corpus', 'pool_outputs', 'row_cosines', 'cpu_info', 'cpu_features', 'cpu_kind', 'cpu_affinity',
-           'cgroup_cpu_quota', 'physical_cores', 'usable_cpus', 'default_threads', 'gpu_count', 'cuda_available',
-           'resolve_device', 'device_name', 'drop_log_messages']
+           'MissingDependencyError', 'OnnxFileError', 'error_summary', 'warn_user', 'check_int', 'check_choice',
+           'check_out_dir', 'atomic_path', 'require_onnxruntime', 'optional_onnx', 'minilm_dir', 'check_model_inputs',
+           'stdlib_paragraphs', 'builtin_corpus', 'pool_outputs', 'row_cosines', 'cpu_info', 'cpu_features', 'cpu_kind',
+           'cpu_affinity', 'cgroup_cpu_quota', 'physical_cores', 'usable_cpus', 'default_threads', 'gpu_count',
+           'cuda_available', 'resolve_device', 'device_name', 'drop_log_messages']
 
 # %% ../nbs/00_core.ipynb #48570511
 class ToolkitError(Exception):
@@ -34,6 +34,36 @@ class MissingDependencyError(ToolkitError, ImportError):
 
 class OnnxFileError(ToolkitError, ValueError):
     "A file is missing, truncated or not ONNX."
+
+# %% ../nbs/00_core.ipynb #3c827a1a
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+def _first_line(e:BaseException) -> str:
+    lines = [l.strip() for l in _ANSI.sub("", str(e)).splitlines() if l.strip()]
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+def error_summary(e:BaseException, # the exception to quote
+                  limit:int=300, # characters at most
+                 ) -> str:
+    "'Type: first line' of `e`, and of the innermost exception it was raised from where that one says something else."
+    root = e
+    while (root.__cause__ or root.__context__) is not None and root is not (root.__cause__ or root.__context__):
+        root = root.__cause__ or root.__context__
+    out = _first_line(e)
+    if root is not e and _first_line(root) not in out: out += f" (cause: {_first_line(root)})"
+    return out if len(out) <= limit else out[:limit - 3] + "..."
+
+# %% ../nbs/00_core.ipynb #0202ee25
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else None
+
+def warn_user(message:str, # what happened and what to do
+              category:type=UserWarning, # the warning's class
+             ):
+    "`warnings.warn` attributed to the first frame outside transformer-opt (the user's line)."
+    level, f = 1, sys._getframe(1)
+    while f is not None and _PKG_DIR and os.path.abspath(f.f_code.co_filename).startswith(_PKG_DIR + os.sep):
+        level, f = level + 1, f.f_back
+    warnings.warn(message, category, stacklevel=level + 1)
 
 # %% ../nbs/00_core.ipynb #09dd3e3e
 def check_int(name:str, # the argument's name, as the user typed it

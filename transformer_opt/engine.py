@@ -8,23 +8,24 @@ Docs: https://transformer-opt.github.io/transformer-opt/engine.html.md"""
 
 # %% ../nbs/04_engine.ipynb #61a5ba2c
 from __future__ import annotations
-import concurrent.futures, dataclasses, hashlib, json, os, platform, queue, shutil, time, uuid, warnings
+import concurrent.futures, dataclasses, hashlib, json, os, platform, queue, shutil, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
-from .core import (InputError, OnnxFileError, POOLING_MODES, ToolkitError, atomic_path, check_choice,
+from .core import (warn_user, InputError, OnnxFileError, POOLING_MODES, ToolkitError, atomic_path, check_choice,
                                   check_int, check_out_dir, cpu_features, cpu_info, cpu_kind, cuda_available, optional_onnx,
                                   pool_outputs, require_onnxruntime, resolve_device, builtin_corpus, default_threads, row_cosines)
 from .session import ProviderUnavailableError, Runner, _why_no_cuda
 
 # %% auto #0
 __all__ = ['ENGINE_FORMAT', 'ENGINE_JSON', 'MODEL_FILE', 'TASKS', 'DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'ACTIVATIONS',
-           'TOKENIZER_FILES', 'CHECK_FILE', 'TUNE_BUDGETS', 'NO_BUILD', 'OUTPUT_KINDS', 'read_tokenizer', 'Pooling',
-           'padded_length', 'plan_batches', 'EngineFolderError', 'EngineSpec', 'spec_from_json', 'RunReport',
-           'check_texts', 'int8_session_config', 'pad_batch', 'InferenceEngine', 'softmax', 'file_digest',
-           'external_data_files', 'check_new_folder', 'replace_folder', 'read_spec', 'engine_device', 'cpu_layouts',
-           'machine_facts', 'text_lines', 'read_texts', 'NpyStream', 'run_file']
+           'TOKENIZER_FILES', 'CHECK_FILE', 'TUNE_BUDGETS', 'NO_BUILD', 'OUTPUT_KINDS', 'JSONL_SUFFIXES',
+           'read_tokenizer', 'Pooling', 'padded_length', 'plan_batches', 'EngineFolderError', 'EngineSpec',
+           'spec_from_json', 'Rates', 'skipped_summary', 'RunReport', 'check_texts', 'int8_session_config', 'pad_batch',
+           'InferenceEngine', 'softmax', 'file_digest', 'external_data_files', 'check_new_folder', 'replace_folder',
+           'read_spec', 'engine_device', 'cpu_layouts', 'machine_facts', 'needs_field', 'text_lines', 'read_texts',
+           'NpyStream', 'run_file']
 
 # %% ../nbs/04_engine.ipynb #8d84ece6
 def read_tokenizer(source, # tokenizer.json, a folder holding it, a `tokenizers.Tokenizer`, or a transformers fast tokenizer
@@ -143,8 +144,22 @@ def spec_from_json(text:str, # the contents of engine.json
     return spec
 
 # %% ../nbs/04_engine.ipynb #833bbfb1
+class Rates:
+    "Texts/s and real tokens/s of a report that counts `texts`, `real_tokens` and `seconds` (`RunReport`, `ScaleReport`)."
+    @property
+    def texts_per_s(self): return self.texts / self.seconds if self.seconds else 0.0
+    @property
+    def tokens_per_s(self): return self.real_tokens / self.seconds if self.seconds else 0.0
+
+def skipped_summary(skipped:list, # ids, positions or lines of the skipped items
+                    what:str="", # what they were ('invalid', 'invalid line(s)', ...)
+                    show:int=10, # how many to list
+                   ) -> str:
+    "'skipped N <what>: [the first ones] ...', the one way reports say what they skipped."
+    return f"skipped {len(skipped)}{' ' + what if what else ''}: {list(skipped[:show])}" + (" ..." if len(skipped) > show else "")
+
 @dataclass
-class RunReport:
+class RunReport(Rates):
     "What one run of the engine did."
     texts: int = 0                 # texts processed
     real_tokens: int = 0           # tokens of the texts (after truncation)
@@ -154,11 +169,6 @@ class RunReport:
     skipped: list = field(default_factory=list)  # positions (or file lines) of invalid items skipped on request
     seconds: float = 0.0
     shapes: set = field(default_factory=set)     # (batch, length) shapes run
-
-    @property
-    def texts_per_s(self): return self.texts / self.seconds if self.seconds else 0.0
-    @property
-    def tokens_per_s(self): return self.real_tokens / self.seconds if self.seconds else 0.0
 
     def add(self, other:RunReport):
         for k in ("texts", "real_tokens", "padded_tokens", "batches", "truncated", "seconds"):
@@ -170,7 +180,7 @@ class RunReport:
         s = (f"{self.texts} texts, {self.real_tokens} real tokens ({pad:.0%} padding computed) in {self.batches} batches, "
              f"{self.seconds:.2f} s: {self.texts_per_s:.1f} texts/s, {self.tokens_per_s:.0f} real tokens/s")
         if self.truncated: s += f"; {self.truncated} truncated"
-        if self.skipped: s += f"; skipped {len(self.skipped)} invalid: {self.skipped[:10]}" + (" ..." if len(self.skipped) > 10 else "")
+        if self.skipped: s += "; " + skipped_summary(self.skipped, "invalid")
         return s
 
 # %% ../nbs/04_engine.ipynb #9a090c43
@@ -529,7 +539,7 @@ def engine_device(spec:EngineSpec, # the folder's spec
         raise ProviderUnavailableError(f"This folder was built for CUDA ({spec.precision}), but {_why_no_cuda(require_onnxruntime())}. "
                                        "Or pass device='cpu' (--device cpu) to run it on the CPU, slowly.")
     if want == "cpu" and spec.device == "cuda":
-        warnings.warn(f"This folder was built and gated for CUDA ({spec.precision}); on the CPU it runs, slowly.")
+        warn_user(f"This folder was built and gated for CUDA ({spec.precision}); on the CPU it runs, slowly.")
     return want
 
 # %% ../nbs/04_engine.ipynb #fc4066c9
@@ -546,7 +556,7 @@ def _regate_int8(eng, folder:Path) -> dict | None:
     built, now = eng.spec.cpu.get("kind"), cpu_kind()
     if built == now: return None
     if not (folder/CHECK_FILE).is_file():
-        warnings.warn(f"This INT8 folder was gated on another kind of CPU ({eng.spec.cpu.get('name')}) and has no check "
+        warn_user(f"This INT8 folder was gated on another kind of CPU ({eng.spec.cpu.get('name')}) and has no check "
                       f"texts to re-gate it here ({cpu_info()['name']}, {now}): rebuild it here (`transformer-opt build`).")
         return None
     with np.load(folder/CHECK_FILE, allow_pickle=False) as z: texts, rows = [str(t) for t in z["texts"]], z["rows"]
@@ -567,9 +577,9 @@ def _check_tuning(eng, folder:Path, tune:bool, explicit:bool):
         eng.tune()
         try:
             with atomic_path(folder/ENGINE_JSON) as t: t.write_text(eng.spec.to_json())
-        except OSError as e: warnings.warn(f"The new tuning could not be stored in '{folder/ENGINE_JSON}' ({e}); it applies to this process only.")
+        except OSError as e: warn_user(f"The new tuning could not be stored in '{folder/ENGINE_JSON}' ({e}); it applies to this process only.")
     elif was and not explicit and (was.get("kind"), was.get("cores")) != (now["kind"], now["cores"]):
-        warnings.warn(f"This folder's batch budget and thread layout were tuned on {was.get('name')} ({was.get('kind')}, "
+        warn_user(f"This folder's batch budget and thread layout were tuned on {was.get('name')} ({was.get('kind')}, "
                       f"{was.get('cores')} cores); this machine is {now['name']} ({now['kind']}, {now['cores']} cores). "
                       "Pass tune=True (`--tune`) to measure them here (it takes seconds and is stored in the folder).")
 
@@ -659,6 +669,17 @@ NO_BUILD = "import sys\nfor m in ('torch', 'transformers', 'onnx'): sys.modules[
 
 # %% ../nbs/04_engine.ipynb #8a7986a7
 OUTPUT_KINDS = (".npy", ".jsonl")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")  # JSON lines: one object a line, the text under a field
+
+def needs_field(paths, # the input files
+                field:str|None, # the text's key, as given
+                what:str, # how to name the input in the error ("'in.jsonl'", "--input 'in.jsonl'")
+                fix:str="pass field=... (--field)", # how to give the key
+               ) -> bool:
+    "Whether any of `paths` holds JSON lines; an `InputError` before any work when one does and no `field` was given."
+    jsonl = any(Path(p).suffix.lower() in JSONL_SUFFIXES for p in paths)
+    if jsonl and not field: raise InputError(f"{what} holds JSON lines: {fix} naming the text's key.")
+    return jsonl
 
 def _field(obj, key, n, name):
     if isinstance(obj, dict) and key in obj: return obj[key]
@@ -685,8 +706,7 @@ def read_texts(path, # a .txt file (one text per line) or a .jsonl file
               ):
     "Yield (line number, text) from a text or JSON-lines file; bad JSON or a missing field is an error naming the line."
     p = Path(path)
-    jsonl = p.suffix.lower() in (".jsonl", ".ndjson")
-    if jsonl and not field: raise InputError(f"'{p}' holds JSON lines: pass field=... (--field) naming the text's key.")
+    jsonl = needs_field([p], field, f"'{p}'")
     try: f = open(p, encoding="utf-8", newline="")
     except OSError as e: raise InputError(f"Cannot read the input file '{p}': {e.strerror or e}.") from e
     with f: yield from ((n, t) for n, t, _ in text_lines(f, p, field if jsonl else None))
@@ -718,6 +738,7 @@ class NpyStream:
 
 # %% ../nbs/04_engine.ipynb #340489f3
 def _chunks(items, size):
+    "Lists of `size` items from an iterable (fastcore's `chunked`, which the runtime does not install; `itertools.batched` is 3.12+)."
     chunk = []
     for it in items:
         chunk.append(it)

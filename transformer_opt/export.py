@@ -14,7 +14,7 @@ import onnx
 import torch
 import transformers
 from fastcore.basics import patch
-from .core import (ToolkitError, InputError, OnnxFileError, META_PREFIX, atomic_path, check_int,
+from .core import (error_summary, ToolkitError, InputError, OnnxFileError, META_PREFIX, atomic_path, check_int,
                                   check_model_inputs, require_onnxruntime)
 from .models import (LoadedModel, load_model, input_names, random_inputs, tokenize, torch_forward,
                                     weights_fingerprint)
@@ -22,7 +22,7 @@ from .models import (LoadedModel, load_model, input_names, random_inputs, tokeni
 # %% auto #0
 __all__ = ['OPSETS', 'DEFAULT_OPSET', 'VALIDATION_SHAPES', 'ExportError', 'output_name', 'load_onnx', 'read_metadata',
            'matches_metadata', 'write_metadata', 'as_model_inputs', 'export_to_onnx', 'onnx_forward', 'validate_export',
-           'small_variant', 'TransformerOptimizationToolkit']
+           'shallow_random_model', 'TransformerOptimizationToolkit']
 
 # %% ../nbs/01_export.ipynb #ecb95a98
 class ExportError(ToolkitError):
@@ -57,7 +57,7 @@ def load_onnx(path, # the .onnx file
         onnx.checker.check_model(m if path.stat().st_size < 2**31 else str(path))
     except Exception as e:
         raise OnnxFileError(f"'{path}' is not a valid ONNX model (truncated, corrupt or another format): "
-                            f"re-export it. Cause: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from e
+                            f"re-export it. Cause: {error_summary(e, 200)}") from e
     if not m.graph.node: raise OnnxFileError(f"'{path}' holds an empty ONNX graph: re-export it.")
     return m
 
@@ -128,11 +128,13 @@ def _run_exporter(wrapper, args, tmp, names, out, opset, dynamo):
         warnings.filterwarnings("ignore", category=DeprecationWarning)  # "legacy TorchScript-based ONNX export"
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # Python booleans in HF model code
         warnings.filterwarnings("ignore", message="Exporting aten::index operator")  # exported as Gather/Slice
-        if dynamo:
+        if dynamo:  # the wrapper takes *args: one positional input to torch.export, whose shapes are a tuple
+            warnings.filterwarnings("ignore", message="# The axis name")  # each input's axes share the two Dims on purpose
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*treespec")  # inside torch.export
             d = {n: {0: torch.export.Dim("batch", min=1, max=4096), 1: torch.export.Dim("sequence", min=2, max=8192)}
                  for n in names}
-            prog = torch.onnx.export(wrapper, args, dynamo=True, input_names=names, output_names=[out],
-                                     opset_version=opset, dynamic_shapes=tuple(d[n] for n in names))
+            prog = torch.onnx.export(wrapper, args, dynamo=True, input_names=names, output_names=[out], verbose=False,
+                                     opset_version=opset, dynamic_shapes=(tuple(d[n] for n in names),))
             prog.save(str(tmp))
         else:
             torch.onnx.export(wrapper, args, str(tmp), input_names=names, output_names=[out],
@@ -170,8 +172,8 @@ def export_to_onnx(model:torch.nn.Module, # the PyTorch encoder (eval mode)
         try: _run_exporter(wrapper, args, tmp, names, out, opset, dynamo)
         except Exception as e:
             raise ExportError(f"Exporting {type(model).__name__} at opset {opset} with the "
-                              f"{'dynamo' if dynamo else 'TorchScript'} exporter failed: {type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:300] if str(e) else ''}. Try the other exporter or opset 17.") from e
+                              f"{'dynamo' if dynamo else 'TorchScript'} exporter failed: "
+                              f"{error_summary(e)}. Try the other exporter or opset 17.") from e
         finally:
             model.train(was_training)
         m = _at_opset(onnx.load(str(tmp)), opset)
@@ -219,7 +221,7 @@ def validate_export(model:torch.nn.Module, # the PyTorch encoder
     return res
 
 # %% ../nbs/01_export.ipynb #33909ac9
-def small_variant(name:str, # a name in ARCHITECTURES
+def shallow_random_model(name:str, # a name in ARCHITECTURES
                   layers:int=2, # encoder layers to keep
                   seed:int=0, # for the random weights
                  ) -> LoadedModel:
@@ -243,8 +245,9 @@ class TransformerOptimizationToolkit:
                  seed:int=0, # seed of random weights
                  attn_implementation:str="eager", # 'eager' is what ONNX Runtime fuses
                 ):
-        self.lm = load_model(model_name, pretrained=pretrained, task=task, attn_implementation=attn_implementation, seed=seed)
-        self.model_name, self.work_dir = model_name, Path(work_dir)/self.lm.slug
+        self.loaded_model = load_model(model_name, pretrained=pretrained, task=task, attn_implementation=attn_implementation,
+                                       seed=seed)  # the model, its tokenizer and config, and where its weights came from
+        self.model_name, self.work_dir = model_name, Path(work_dir)/self.loaded_model.slug
         self._fingerprint = None
         # set by the stages that later notebooks add (`optimize`, `run_full_analysis`):
         self.gates = {}             # file name -> GateResult of every variant gated so far
@@ -252,9 +255,9 @@ class TransformerOptimizationToolkit:
         self.results = None         # BenchResult of the last analysis
         self.results_paths = None   # where that analysis saved its JSON and CSV
 
-    model = property(lambda self: self.lm.model, doc="The PyTorch module (eval mode).")
-    tokenizer = property(lambda self: self.lm.tokenizer, doc="Its tokenizer, or None when none is available offline.")
-    config = property(lambda self: self.lm.config, doc="Its configuration.")
+    model = property(lambda self: self.loaded_model.model, doc="The PyTorch module (eval mode).")
+    tokenizer = property(lambda self: self.loaded_model.tokenizer, doc="Its tokenizer, or None when none is available offline.")
+    config = property(lambda self: self.loaded_model.config, doc="Its configuration.")
 
     @property
     def fingerprint(self):
@@ -263,10 +266,10 @@ class TransformerOptimizationToolkit:
 
     def provenance(self) -> dict:
         "What reports say about the model: name, weights kind, source, sizes."
-        return {**self.lm.describe(), "fingerprint": self.fingerprint}
+        return {**self.loaded_model.describe(), "fingerprint": self.fingerprint}
 
     def __repr__(self):
-        return f"TransformerOptimizationToolkit({self.model_name!r}, weights={self.lm.weights}, work_dir='{self.work_dir}')"
+        return f"TransformerOptimizationToolkit({self.model_name!r}, weights={self.loaded_model.weights}, work_dir='{self.work_dir}')"
 
 # %% ../nbs/01_export.ipynb #df457748
 @patch
@@ -285,9 +288,9 @@ def export_onnx(self:TransformerOptimizationToolkit,
         self.work_dir.mkdir(parents=True, exist_ok=True)
         path = self.work_dir/f"model-fp32-op{opset}-{exporter}.onnx"
     path = Path(path)
-    inputs = as_model_inputs(dummy_input, self.lm)  # checks the input's kind before any work
+    inputs = as_model_inputs(dummy_input, self.loaded_model)  # checks the input's kind before any work
     if reuse and matches_metadata(path, fingerprint=self.fingerprint, opset=opset, exporter=exporter): return path
-    meta = dict(model=self.model_name, weights=self.lm.weights, fingerprint=self.fingerprint, task=self.lm.task)
+    meta = dict(model=self.model_name, weights=self.loaded_model.weights, fingerprint=self.fingerprint, task=self.loaded_model.task)
     export_to_onnx(self.model, path, inputs, opset=opset, dynamo=dynamo, metadata=meta)
     if validate:
         try: validate_export(self.model, path, self.config)

@@ -7,14 +7,14 @@ Docs: https://transformer-opt.github.io/transformer-opt/models.html.md"""
 
 # %% ../nbs/00a_models.ipynb #ef66a198
 from __future__ import annotations
-import functools, hashlib, os, socket, threading, urllib.parse, warnings
+import functools, hashlib, os, socket, threading, urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer,
                           BertConfig, DistilBertConfig, DistilBertTokenizerFast, PretrainedConfig, RobertaConfig)
-from .core import (ModelLoadError, InputError, MissingDependencyError, MINILM_ID, check_choice,
+from .core import (error_summary, warn_user, ModelLoadError, InputError, MissingDependencyError, MINILM_ID, check_choice,
                                   check_int, minilm_dir)
 
 # %% auto #0
@@ -101,8 +101,8 @@ def _hub_error(name, e, pretrained):
     how = ("use pretrained=False to build it from its configuration with random weights (known offline: "
            f"{known}), or pass a local folder") if pretrained else f"use one of {known}, or a local folder"
     return ModelLoadError(f"Could not load '{name}' from the Hugging Face Hub: the hub is unreachable from here "
-                          f"(offline) and the model is not in the local cache, or the id is unknown. To work offline, {how}. Cause: {type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200] if str(e) else ''}")
+                          f"(offline) and the model is not in the local cache, or the id is unknown. To work offline, {how}. Cause: "
+                          f"{error_summary(e, 200)}")
 
 def _model_cls(task): return AutoModelForSequenceClassification if task == "classification" else AutoModel
 
@@ -164,11 +164,11 @@ def load_model(name:str="distilbert-base-uncased", # hub id, local folder, or (p
         try: model = cls.from_pretrained(where, **kw, **_hub_kw(source))
         except Exception as e:
             if source == "hub" and isinstance(e, OSError): raise _hub_error(name, e, pretrained=True) from e
-            raise ModelLoadError(f"Could not read a model from '{where}': {str(e).splitlines()[0]}. The folder needs "
+            raise ModelLoadError(f"Could not read a model from '{where}': {error_summary(e)}. The folder needs "
                                  "config.json and weights (model.safetensors or pytorch_model.bin).") from e
         tok, cfg, seed = load_tokenizer(name, source, where), model.config, None
         if task == "classification" and source != "local":
-            warnings.warn("The classification head is new and randomly initialised: its logits are not meaningful.")
+            warn_user("The classification head is new and randomly initialised: its logits are not meaningful.")
     else:
         cfg, source = load_config(name)
         if task == "classification": cfg.num_labels = num_labels
@@ -235,7 +235,7 @@ def tokenize(tokenizer, # the model's tokenizer
     rows = [texts[i % len(texts)] for i in range(batch_size)]
     longest = max(len(tokenizer(t)["input_ids"]) for t in set(rows))
     if longest > seq_len:
-        warnings.warn(f"Text of {longest} tokens truncated to seq_len={seq_len}.")
+        warn_user(f"Text of {longest} tokens truncated to seq_len={seq_len}.")
     enc = tokenizer(rows, padding="max_length", truncation=True, max_length=seq_len, return_tensors="pt")
     names = input_names(config) if config is not None else list(enc.keys())
     out = {k: enc[k].to(torch.int64) for k in names if k in enc}

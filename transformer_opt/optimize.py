@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 import torch
 from fastcore.basics import patch
-from .core import (ToolkitError, InputError, require_onnxruntime, check_choice, check_int,
+from .core import (warn_user, ToolkitError, InputError, require_onnxruntime, check_choice, check_int,
                                   cpu_kind, builtin_corpus, pool_outputs, row_cosines, cuda_available, resolve_device,
                                   drop_log_messages, DEVICES)
 from .models import (LoadedModel, hidden_size, num_heads, num_layers, tokenize, torch_forward,
@@ -27,7 +27,8 @@ from .engine import InferenceEngine, int8_session_config
 __all__ = ['FUSION_MODEL_TYPES', 'FUSED_OPS', 'MASK_FORMATS', 'GATES', 'GATE_SENTENCES', 'GATE_TEXTS', 'CPU_RECIPES',
            'FusionWarning', 'FusionReport', 'apply_fusions', 'to_fp16', 'ffn_output_matmuls', 'int8_candidates',
            'quantize_int8', 'weight_bytes', 'AccuracyGateError', 'GateResult', 'compare_outputs', 'gate', 'recall_at_k',
-           'corpus_split', 'check_accuracy', 'Int8Plan', 'plan_int8', 'recipe_candidates', 'choose_recipe', 'gate_file']
+           'corpus_split', 'check_accuracy', 'Int8Plan', 'plan_int8', 'recipe_candidates', 'choose_recipe',
+           'pooling_tag', 'gate_file']
 
 # %% ../nbs/02_optimize.ipynb #259ee1af
 FUSION_MODEL_TYPES = {"bert": "bert", "distilbert": "bert", "roberta": "bert", "xlm-roberta": "bert",
@@ -80,7 +81,7 @@ def apply_fusions(onnx_path, # the FP32 export
     if ort_type is None:
         reason = (f"the ONNX Runtime optimizer has no fusions for model type '{config.model_type}' (it knows "
                   f"{sorted(FUSION_MODEL_TYPES)}); the model is kept unfused")
-        warnings.warn(reason, FusionWarning)
+        warn_user(reason, FusionWarning)
         with atomic_path(out_path) as t: shutil.copyfile(onnx_path, t)
         return FusionReport({}, layers, None, reason)
     # Without a GPU build, use_gpu=True makes the optimizer log an ERROR and skip its ONNX Runtime pass; skipping that
@@ -101,7 +102,7 @@ def apply_fusions(onnx_path, # the FP32 export
     rep = FusionReport(counts, layers, ort_type)
     if not rep.attention_complete:
         rep.reason = _miss_reason(meta)
-        warnings.warn(f"Attention fused in {counts['Attention'] + counts['MultiHeadAttention']} of {layers} layers: "
+        warn_user(f"Attention fused in {counts['Attention'] + counts['MultiHeadAttention']} of {layers} layers: "
                       f"{rep.reason}. Without the fused Attention, FP16 runs several times slower at small batches "
                       "(results/h200: the plain FP16 engine against the fused one).", FusionWarning)
     write_metadata(opt.model, {**meta, "fused": "true", "fusion": json.dumps(counts),
@@ -245,7 +246,7 @@ def compare_outputs(ref:np.ndarray, # the reference output (PyTorch FP32)
         keep = np.asarray(mask, bool)
         ref, out = ref[keep], out[keep]
     ref, out = ref.reshape(-1, ref.shape[-1]), out.reshape(-1, out.shape[-1])
-    cos = (ref * out).sum(-1) / (np.linalg.norm(ref, axis=-1) * np.linalg.norm(out, axis=-1) + 1e-12)
+    cos = row_cosines(ref, out)
     cos = np.nan_to_num(cos, nan=-1.0)
     return dict(max_abs_diff=float(np.nan_to_num(np.abs(ref - out), nan=np.inf).max()), cosine_mean=float(cos.mean()),
                 cosine_min=float(cos.min()), finite=finite,
@@ -468,9 +469,15 @@ def choose_recipe(device:str="auto", # 'auto', 'cpu' or 'cuda'
 # %% ../nbs/02_optimize.ipynb #3e94e374
 def _variant_name(precision, fuse, tag=""): return f"model-{precision}-{'fused' if fuse else 'plain'}{tag}.onnx"
 
+def pooling_tag(mode:str, # the pooling mode ('mean', 'cls', 'max')
+                normalize:bool, # whether the vectors are normalised
+               ) -> str:
+    "File-name tag of an export that pools in its graph, e.g. '-meanpool-norm'."
+    return f"-{mode}pool{'-norm' if normalize else ''}"
+
 def _pooling_tag(meta):
-    "File-name tag of an export that pools in its graph ('' for token outputs)."
-    return f"-{meta['pooling']}pool{'-norm' if meta.get('normalize') == 'True' else ''}" if "pooling" in meta else ""
+    "The tag of the export a file was made from ('' for token outputs)."
+    return pooling_tag(meta["pooling"], meta.get("normalize") == "True") if "pooling" in meta else ""
 _THRESHOLD_KEYS = {"max_abs_diff", "min_cosine", "min_argmax_agreement", "min_recall_at_10"}
 
 # %% ../nbs/02_optimize.ipynb #b272bb7b
@@ -491,8 +498,8 @@ def gate_file(path) -> Path:
 @patch
 def _gate(self:TransformerOptimizationToolkit, out:Path, precision:str, thresholds:dict|None):
     "Judge `out` against PyTorch FP32; a file that fails is renamed `.failed.onnx` and an `AccuracyGateError` raised."
-    x = None if self.lm.weights == "real" and self.tokenizer is not None else _gate_inputs(self.lm)
-    g = check_accuracy(out, self.lm, precision, thresholds=thresholds, inputs=x)
+    x = None if self.loaded_model.weights == "real" and self.tokenizer is not None else _gate_inputs(self.loaded_model)
+    g = check_accuracy(out, self.loaded_model, precision, thresholds=thresholds, inputs=x)
     self.gates[out.name] = g
     if g.passed:  # kept beside the file, so that a reused file still knows its gate (engine folders record it)
         with atomic_path(gate_file(out)) as t: t.write_text(json.dumps(dataclasses.asdict(g), default=float))

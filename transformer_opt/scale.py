@@ -1,4 +1,4 @@
-"""Corpora that outgrow one machine: Ray Data reads the files, a pool of workers runs the optimized engine, Parquet
+"""Corpora that outgrow one machine: Ray Data reads the files, Ray workers run the optimized engine, Parquet
 comes out with an id per input. The same call runs on a laptop (a local Ray) and on a cluster of GPU nodes.
 
 Docs: https://transformer-opt.github.io/transformer-opt/scale.html.md"""
@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 from .core import (InputError, MissingDependencyError, ToolkitError, check_int, check_out_dir,
                                   drop_log_messages)
-from .engine import ENGINE_JSON, InferenceEngine, read_spec, run_file, text_lines
+from .engine import (ENGINE_JSON, JSONL_SUFFIXES, InferenceEngine, Rates, needs_field, read_spec, run_file,
+                                    skipped_summary, text_lines)
 
 # %% auto #0
 __all__ = ['LOOPBACK_ENV', 'TEXT_SUFFIXES', 'require_ray', 'init_ray', 'pack_folder', 'engine_folder', 'unpack_folder',
-           'EngineWorker', 'input_files', 'lines_datasource', 'ScaleReport', 'check_output_dir', 'check_run_inputs',
-           'worker_error', 'pool_size', 'quiet_data', 'ray_run', 'scale_benchmark', 'scale_summary']
+           'EngineWorker', 'input_files', 'lines_datasource', 'ScaleReport', 'check_parquet_output', 'check_run_inputs',
+           'worker_error', 'worker_count', 'quiet_ray_data', 'ray_run', 'scale_benchmark', 'scale_summary']
 
 # %% ../nbs/05_scale.ipynb #ce9b5465
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray uses the loopback address (Ray's own switch)
@@ -111,7 +112,7 @@ class EngineWorker:
         return res | dict(label=np.array(labels, dtype=object), score=scores, logits=out)
 
 # %% ../nbs/05_scale.ipynb #42f2c282
-TEXT_SUFFIXES = (".txt", ".jsonl", ".ndjson")
+TEXT_SUFFIXES = (".txt", *JSONL_SUFFIXES)
 
 def input_files(spec) -> tuple[list[str], str]:
     "The files a path, a folder or a glob names, and the folder their ids are relative to."
@@ -140,7 +141,7 @@ def lines_datasource(paths, # files from `input_files`
     class LinesDatasource(FileBasedDatasource):
         def _read_stream(self, f, path):
             name = path if "://" in path else os.path.relpath(path, root)
-            jsonl = Path(path).suffix.lower() in (".jsonl", ".ndjson")
+            jsonl = Path(path).suffix.lower() in JSONL_SUFFIXES
             lines = text_lines(io.TextIOWrapper(f, encoding="utf-8", newline=""), name,
                                field if jsonl else None, id_field if jsonl else None)
             ids, texts = [], []
@@ -152,7 +153,7 @@ def lines_datasource(paths, # files from `input_files`
 
 # %% ../nbs/05_scale.ipynb #54d4741a
 @dataclass
-class ScaleReport:
+class ScaleReport(Rates):
     "What a Ray run did: rows written, ids skipped, real tokens, workers, and its time."
     output: str
     texts: int = 0 # rows encoded (skipped ones not counted)
@@ -163,19 +164,14 @@ class ScaleReport:
     seconds: float = 0.0 # the whole call, Ray's start included
     ray_start_s: float = 0.0 # starting or joining Ray
 
-    @property
-    def texts_per_s(self): return self.texts / self.seconds if self.seconds else 0.0
-    @property
-    def tokens_per_s(self): return self.real_tokens / self.seconds if self.seconds else 0.0
-
     def __str__(self):
         s = (f"{self.texts} texts from {self.files} file(s), {self.workers} Ray worker(s), {self.seconds:.1f} s (Ray "
              f"start {self.ray_start_s:.1f} s): {self.texts_per_s:.1f} texts/s, {self.tokens_per_s:.0f} real tokens/s")
-        if self.skipped: s += f"; skipped {len(self.skipped)}: {self.skipped[:10]}" + (" ..." if len(self.skipped) > 10 else "")
+        if self.skipped: s += "; " + skipped_summary(self.skipped)
         return s
 
 # %% ../nbs/05_scale.ipynb #386ab467
-def check_output_dir(path) -> Path|str:
+def check_parquet_output(path) -> Path|str:
     "A Ray run writes a folder of Parquet files: `path` must be new (or an empty folder) in a writable folder; URIs pass."
     if "://" in str(path): return str(path)  # s3://, gs://, file://: checked by Ray's writer
     p = Path(path)
@@ -191,8 +187,7 @@ def check_run_inputs(input, # a file, a folder or a glob (see `input_files`)
                     ) -> tuple[list[str], str]:
     "The input files (see `input_files`); JSON lines need `field`."
     files, root = input_files(input)
-    if not field and any(Path(f).suffix.lower() in (".jsonl", ".ndjson") for f in files):
-        raise InputError("The input holds JSON lines: pass field=... (--field) naming the text's key.")
+    needs_field(files, field, "The input")
     return files, root
 
 # %% ../nbs/05_scale.ipynb #c964dd9c
@@ -205,7 +200,7 @@ def worker_error(e:BaseException) -> ToolkitError|None:
         e = getattr(e, "cause", None) or e.__cause__ or e.__context__
     return None
 
-def pool_size(workers:int|None, # what the user asked for; None: as many as the cluster's resources allow
+def worker_count(workers:int|None, # what the user asked for; None: as many as the cluster's resources allow
               threads:int=1, # CPUs per worker
               gpus:float=0, # GPU share per worker (0: CPU workers)
              ) -> int:
@@ -219,7 +214,7 @@ def pool_size(workers:int|None, # what the user asked for; None: as many as the 
 
 # %% ../nbs/05_scale.ipynb #fe774bb2
 @contextlib.contextmanager
-def quiet_data(progress:bool=False):
+def quiet_ray_data(progress:bool=False):
     "Ray Data without its progress bars and periodic logs (unless `progress`), restored afterwards."
     import ray
     ctx, log = ray.data.DataContext.get_current(), logging.getLogger("ray.data")
@@ -235,7 +230,7 @@ def quiet_data(progress:bool=False):
 
 # %% ../nbs/05_scale.ipynb #c105d713
 def _pipeline(engine, files, root, field, id_field, workers, threads, gpus, skip_invalid, batch_rows, worker_class):
-    "read -> a pool of engine workers -> rows ready to write"
+    "read -> engine workers -> rows ready to write"
     import ray
     package = [ray.put(pack_folder(engine_folder(engine)))]
     budget = {} if isinstance(engine, (str, Path)) else dict(max_batch_tokens=engine.max_batch_tokens, max_batch_size=engine.max_batch_size)
@@ -277,9 +272,9 @@ def ray_run(engine, # an engine folder, or an `InferenceEngine` (its folder is w
             progress:bool=False, # Ray Data's progress bars
             worker_class=None, # the class the workers run (default `EngineWorker`; a subclass adds work per block)
            ) -> ScaleReport:
-    "Encode every line of `input` on a pool of Ray workers into Parquet files under `output`, each input once."
+    "Encode every line of `input` on Ray workers into Parquet files under `output`, each input once."
     files, root = check_run_inputs(input, field)
-    out = check_output_dir(output)
+    out = check_parquet_output(output)
     threads_per_worker, batch_rows = check_int("threads_per_worker", threads_per_worker), check_int("batch_rows", batch_rows)
     if not (isinstance(gpus_per_worker, (int, float)) and gpus_per_worker >= 0):
         raise InputError(f"gpus_per_worker must be a number >= 0, got {gpus_per_worker!r}.")
@@ -287,8 +282,8 @@ def ray_run(engine, # an engine folder, or an `InferenceEngine` (its folder is w
     started = init_ray(address, num_cpus)
     rep = ScaleReport(str(out), files=len(files), ray_start_s=time.perf_counter() - t0)
     try:
-        rep.workers = pool_size(workers, threads_per_worker, gpus_per_worker)
-        with quiet_data(progress):
+        rep.workers = worker_count(workers, threads_per_worker, gpus_per_worker)
+        with quiet_ray_data(progress):
             _write(_pipeline(engine, files, root, field, id_field, rep.workers, threads_per_worker, gpus_per_worker,
                              skip_invalid, batch_rows, worker_class), out)
     finally:

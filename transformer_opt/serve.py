@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Union
 import numpy as np
 from . import __version__
-from .core import InputError, MissingDependencyError, builtin_corpus, check_int, usable_cpus
+from .core import InputError, MissingDependencyError, builtin_corpus, check_int, row_cosines, usable_cpus
 from .engine import EngineFolderError, InferenceEngine, engine_device, padded_length, read_spec, softmax
 try:
     import uvicorn
@@ -373,8 +373,7 @@ def neighbour_check(engine:InferenceEngine, # an engine whose rows may depend on
     long, short = texts[int(order[-1])], [texts[int(i)] for i in order[:15]]
     mixed = engine.encode([long] + short)
     alone = np.concatenate([engine.encode([t]) for t in [long] + short])
-    a, b = mixed / np.linalg.norm(mixed, axis=1, keepdims=True), alone / np.linalg.norm(alone, axis=1, keepdims=True)
-    worst = float((a * b).sum(1).min())
+    worst = float(row_cosines(mixed, alone).min())
     if worst < th:
         raise EngineFolderError(
             f"Rows of this {engine.precision.upper()} folder change with their batch mates beyond its gate: worst cosine "

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-from .core import (ToolkitError, InputError, OnnxFileError, META_PREFIX, require_onnxruntime,
+from .core import (error_summary, warn_user, ToolkitError, InputError, OnnxFileError, META_PREFIX, require_onnxruntime,
                                   check_choice, check_int, check_model_inputs, default_threads, optional_onnx,
                                   resolve_device, usable_cpus)
 
@@ -154,14 +154,19 @@ def enforce_placement(log:str, # ONNX Runtime's verbose log of the session's cre
                "no kernel there for their types; each one costs copies between devices. Convert or re-export the model "
                "(for FP16, keep these operators in FP32 with op_block_list), or pass cpu_nodes='warn' to accept them.")
         if cpu_nodes == "error": raise ProviderUnavailableError(msg)
-        warnings.warn(msg)
+        warn_user(msg)
     return {k: v["count"] for k, v in placement.items()}, bad
 
 # %% ../nbs/03_session.ipynb #67cf7e66
 _TOO_NEW = ("ValidateOpsetForDomain", "is not a registered function/op", "Unsupported model IR version",
             "Could not find an implementation for", "opset")  # what ONNX Runtime says of a file made for a newer one
 
-def _cause(e): return " ".join(str(e).split())[-300:]
+def _cause(e, limit:int=300) -> str:
+    "The sentences of ONNX Runtime's message that name the opset, operator or IR version (else its end), for our errors."
+    s = " ".join(str(e).split())
+    keep = [x for x in re.split(r"(?<=[.!?])\s+", s)
+            if re.search(r"(?i)\bopset \d+|\bir version|implementation for|not (registered|supported|implemented)", x)]
+    return (" ".join(keep) or s[-limit:])[:limit]
 
 def create_session(path, # the .onnx file
                    device:str="auto", # 'auto', 'cpu' or 'cuda'
@@ -192,7 +197,7 @@ def create_session(path, # the .onnx file
     providers = _cuda_providers(ort, arena, cuda_graph) if dev == "cuda" else ["CPUExecutionProvider"]
     try: sess, log = _new_session(ort, path, so, providers, capture=dev == "cuda" and cpu_nodes != "allow")
     except Exception as e:
-        msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        msg = error_summary(e)
         if any(k in str(e) for k in _TOO_NEW):
             raise OnnxFileError(f"ONNX Runtime {ort.__version__} cannot run '{path}': the file uses an opset, operator or IR "
                                 "version it does not know. Upgrade ONNX Runtime (`pip install -U onnxruntime`, or "
@@ -210,7 +215,7 @@ def create_session(path, # the .onnx file
         if not allow_fallback:
             raise ProviderUnavailableError(f"CUDA was asked for, but ONNX Runtime runs this session on {actual}: {why}. "
                                            "Pass allow_fallback=True to accept the CPU (recorded in `.info.fallback`).")
-        warnings.warn(f"CUDA was asked for; falling back to the CPU because {why}.")
+        warn_user(f"CUDA was asked for; falling back to the CPU because {why}.")
         info.fallback = True
     elif log: info.placement, info.cpu_nodes = enforce_placement(log, "CUDAExecutionProvider", path, cpu_nodes, shape_nodes)
     sess.info = info
