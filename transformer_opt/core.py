@@ -46,9 +46,9 @@ def error_summary(e:BaseException, # the exception to quote
                   limit:int=300, # characters at most
                  ) -> str:
     "'Type: first line' of `e`, and of the innermost exception it was raised from where that one says something else."
-    root = e
-    while (root.__cause__ or root.__context__) is not None and root is not (root.__cause__ or root.__context__):
-        root = root.__cause__ or root.__context__
+    root, seen = e, {id(e)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:  # a chain can loop
+        root = nxt; seen.add(id(nxt))
     out = _first_line(e)
     if root is not e and _first_line(root) not in out: out += f" (cause: {_first_line(root)})"
     return out if len(out) <= limit else out[:limit - 3] + "..."
