@@ -461,12 +461,12 @@ def _measure_engine(run:BenchRun, e:Contender, bar) -> list:
 # %% ../nbs/06_bench.ipynb #74ff5abd
 def _add_memory(run:BenchRun, names:list):
     "Measure each engine's memory in a fresh process at the largest shape and add it to its rows; save after each."
-    tk, rows, shape = run.tk, run.res.rows, max(run.shapes, key=lambda t: t[0] * t[1])
+    lm, rows, shape = run.tk.loaded_model, run.res.rows, max(run.shapes, key=lambda t: t[0] * t[1])
     failed = {r["engine"] for r in rows if "error" in r}
     for n in tqdm([n for n in names if n not in failed], desc="memory (fresh process per engine)", disable=not run.progress):
-        spec = dict(engine=n, device=run.device, model=tk.model_name, pretrained=tk.loaded_model.weights == "real", task=tk.loaded_model.task,
-                    seed=tk.loaded_model.seed, path=str(run.paths.get(n, "")) or None, batch_size=shape[0], seq_len=shape[1],
-                    threads=run.settings["threads"], vocab_size=tk.config.vocab_size, input_names=list(run.inputs[shape]))
+        spec = dict(engine=n, device=run.device, model=run.tk.model_name, pretrained=lm.weights == "real", task=lm.task,
+                    seed=lm.seed, path=str(run.paths.get(n, "")) or None, batch_size=shape[0], seq_len=shape[1],
+                    threads=run.settings["threads"], vocab_size=lm.config.vocab_size, input_names=list(run.inputs[shape]))
         mem = measure_memory(spec)
         for r in rows:
             if r["engine"] == n: r.update({k: v for k, v in mem.items() if k != "memory_error"}, memory_shape=list(shape),
