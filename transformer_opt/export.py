@@ -205,18 +205,21 @@ def validate_export(model:torch.nn.Module, # the PyTorch encoder
                     path, # its ONNX export
                     config, # the model's config
                     shapes=VALIDATION_SHAPES, # (batch, seq) pairs to compare at
-                    atol:float=1e-4, # largest absolute difference allowed
+                    rtol:float=5e-4, # largest difference allowed, relative to the largest |value| PyTorch outputs
                     seed:int=1, # for the random ids
                    ) -> dict:
-    "Max abs difference between PyTorch and the ONNX file per (batch, seq) shape; `ExportError` above `atol`."
-    res = {}
+    "Max abs difference between PyTorch and the ONNX file per (batch, seq) shape; `ExportError` above `rtol` of the output's scale."
+    res, scale = {}, 1e-12
     for b, s in shapes:
         x = random_inputs(config, b, s, seed=seed)
         if b > 1: x["attention_mask"][0, s // 2:] = 0  # one padded row
-        res[(b, s)] = float(np.abs(onnx_forward(path, x) - torch_forward(model, x)).max())
+        ref = torch_forward(model, x)
+        res[(b, s)] = float(np.abs(onnx_forward(path, x) - ref).max())
+        scale = max(scale, float(np.abs(ref).max()))
     worst = max(res.values())
-    if not worst <= atol:
-        raise ExportError(f"The ONNX file {path} differs from PyTorch by {worst:.3g} (> {atol}) at shapes {res}. "
+    if not worst <= rtol * scale:
+        raise ExportError(f"The ONNX file {path} differs from PyTorch by {worst:.3g} (> {rtol} x the largest output "
+                          f"{scale:.3g}) at shapes {res}. "
                           "Re-export with the defaults (eager attention, dynamo=False, opset 17).")
     return res
 

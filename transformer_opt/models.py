@@ -1,5 +1,5 @@
-"""Load a BERT-family encoder by hub id, local folder or architecture alone, and build its inputs: the start of the
-build half (PyTorch and transformers).
+"""Load a text encoder (BERT, DistilBERT, RoBERTa, XLM-R, MPNet, DeBERTa-v3, ModernBERT or ELECTRA) by hub id, local
+folder or architecture alone, and build its inputs: the start of the build half (PyTorch and transformers).
 
 Docs: https://transformer-opt.github.io/transformer-opt/models.html.md"""
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer,
-                          BertConfig, DistilBertConfig, DistilBertTokenizerFast, PretrainedConfig, RobertaConfig)
+                          BertConfig, DebertaV2Config, DistilBertConfig, DistilBertTokenizerFast, ElectraConfig,
+                          ModernBertConfig, MPNetConfig, PretrainedConfig, RobertaConfig, XLMRobertaConfig)
 from .core import (error_summary, warn_user, ModelLoadError, InputError, MissingDependencyError, MINILM_ID, check_choice,
                                   check_int, minilm_dir)
 
@@ -28,8 +29,27 @@ ARCHITECTURES = {
     "bert-base-uncased": lambda: BertConfig(),
     "roberta-base": lambda: RobertaConfig(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1,
                                           layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2),
+    "microsoft/mpnet-base": lambda: MPNetConfig(vocab_size=30527, hidden_size=768, num_attention_heads=12,
+                                                num_hidden_layers=12, intermediate_size=3072,
+                                                max_position_embeddings=514, relative_attention_num_buckets=32,
+                                                layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2),
+    "xlm-roberta-base": lambda: XLMRobertaConfig(vocab_size=250002, max_position_embeddings=514, type_vocab_size=1,
+                                                 layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2),
+    "microsoft/deberta-v3-base": lambda: DebertaV2Config(
+        vocab_size=128100, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+        max_position_embeddings=512, type_vocab_size=0, relative_attention=True, max_relative_positions=-1,
+        position_buckets=256, norm_rel_ebd="layer_norm", share_att_key=True, pos_att_type=["p2c", "c2p"],
+        position_biased_input=False, layer_norm_eps=1e-7, hidden_act="gelu", pad_token_id=0),
+    "answerdotai/ModernBERT-base": lambda: ModernBertConfig(  # its hub config pools by mean
+        vocab_size=50368, hidden_size=768, num_hidden_layers=22, num_attention_heads=12, intermediate_size=1152,
+        global_attn_every_n_layers=3, local_attention=128, max_position_embeddings=8192, classifier_pooling="mean",
+        pad_token_id=50283, bos_token_id=50281, cls_token_id=50281, eos_token_id=50282, sep_token_id=50282),
+    "google/electra-base-discriminator": lambda: ElectraConfig(vocab_size=30522, embedding_size=768, hidden_size=768,
+                                                               num_hidden_layers=12, num_attention_heads=12,
+                                                               intermediate_size=3072),
 }
-UNCASED_VOCAB = ("distilbert-base-uncased", "bert-base-uncased")  # share the vocabulary MiniLM ships
+UNCASED_VOCAB = ("distilbert-base-uncased", "bert-base-uncased",  # share the vocabulary MiniLM ships
+                 "google/electra-base-discriminator")
 
 # %% ../nbs/00a_models.ipynb #35fc2849
 @dataclass
@@ -58,9 +78,9 @@ def hidden_size(cfg): return getattr(cfg, "hidden_size", None) or cfg.dim
 def num_heads(cfg): return getattr(cfg, "num_attention_heads", None) or cfg.n_heads
 def num_layers(cfg): return getattr(cfg, "num_hidden_layers", None) or cfg.n_layers
 def max_positions(cfg):
-    "Longest sequence the model accepts (RoBERTa reserves two positions for its padding offset)."
+    "Longest sequence the model accepts (RoBERTa, XLM-R and MPNet reserve two positions for their padding offset)."
     n = cfg.max_position_embeddings
-    return n - 2 if cfg.model_type in ("roberta", "xlm-roberta", "camembert") else n
+    return n - 2 if cfg.model_type in ("roberta", "xlm-roberta", "camembert", "mpnet") else n
 
 # %% ../nbs/00a_models.ipynb #1b187bca
 HUB_TIMEOUT = 2.0  # seconds the reachability check may take
@@ -131,7 +151,7 @@ def load_tokenizer(name:str, # hub id or local folder
         try: return AutoTokenizer.from_pretrained(where or name, **_hub_kw(source))
         except (OSError, ValueError, TypeError) as e:
             if source == "hub": raise _hub_error(name, e, pretrained=True) from e
-    if name in UNCASED_VOCAB or (config is not None and config.model_type in ("bert", "distilbert")
+    if name in UNCASED_VOCAB or (config is not None and config.model_type in ("bert", "distilbert", "electra")
                                  and config.vocab_size == 30522):
         try: vocab = minilm_dir()/"vocab.txt"
         except MissingDependencyError: return None
@@ -173,7 +193,7 @@ def load_model(name:str="distilbert-base-uncased", # hub id, local folder, or (p
         cfg, source = load_config(name)
         if task == "classification": cfg.num_labels = num_labels
         torch.manual_seed(seed)
-        model = cls.from_config(cfg, **kw)
+        model = cls.from_config(cfg, attn_implementation=attn_implementation)  # num_labels is set in cfg above
         source = "architecture" if source != "local" else "local"
         tok = load_tokenizer(name, "architecture", config=cfg)
         if tok is None and source == "local": tok = load_tokenizer(name, "local", Path(name))
@@ -193,7 +213,7 @@ def weights_fingerprint(model:torch.nn.Module) -> str:
 def input_names(config:PretrainedConfig) -> list[str]:
     "Names of the model inputs that the exported graph takes."
     names = ["input_ids", "attention_mask"]
-    if config.model_type in ("bert",) and getattr(config, "type_vocab_size", 0) > 1: names.append("token_type_ids")
+    if config.model_type in ("bert", "electra") and getattr(config, "type_vocab_size", 0) > 1: names.append("token_type_ids")
     return names
 
 def check_shape(batch_size, # rows per batch
