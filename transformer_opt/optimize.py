@@ -218,7 +218,7 @@ def fuse_attention(om, # an `onnxruntime.transformers.onnx_model.OnnxModel`, cha
     for sm in softmaxes: mt.score_path(sm.input[0])  # first pass: which shape-made constants the paths need
     if mt.wanted: mt.scalars.update(probe_scalars(om.model, sorted(mt.wanted)))
     fused, misses = 0, []
-    for sm in softmaxes:
+    for i, sm in enumerate(softmaxes):
         ctx = mt.context(sm)
         if isinstance(ctx, str): misses.append((sm.name, ctx)); continue
         mm, last = ctx
@@ -228,7 +228,7 @@ def fuse_attention(om, # an `onnxruntime.transformers.onnx_model.OnnxModel`, cha
         if sp is None:
             misses.append((sm.name, "the scores are not an affine function of one query-key MatMul")); continue
         path, _, q, k = sp
-        tag = f"fused_attention_{fused}"
+        tag = f"fused_attention_{i}"  # unique per Softmax, even when an earlier one was left unfused
         nodes, bias, factor, terms = _bias_nodes(mt, path, tag)
         if bias is not None and not _spans_queries(mt, terms):  # MultiHeadAttention wants a bias row per query
             misses.append((sm.name, "the terms added to the scores have no query axis (a (batch, 1, 1, keys) mask)")); continue
