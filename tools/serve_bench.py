@@ -1,7 +1,7 @@
 """HTTP embedding servers under the same load on this machine: ours, a sentence-transformers app, Infinity.
 
     python tools/serve_bench.py [--servers ours,st,infinity] [--threads 2] [--duration 20] [--warmup 3]
-                                [--soak 600] [--quick] [--out results/cpu/serve.json]
+                                [--soak 600] [--quick] [--baseline REV] [--out results/cpu/serve.json]
 
 Each server is started in turn as a subprocess on a free 127.0.0.1 port, all serving all-MiniLM-L6-v2 on the CPU
 with the same thread budget, waited for on its health route, driven by `tools/loadtest.py` (this process is the
@@ -12,10 +12,13 @@ client), then stopped with SIGTERM. The points, per server:
 3. open loop (Poisson arrivals) at 70% (`--open-fraction`) of that server's own peak single-text requests/s,
    the peak being the best of the points of 1.
 `--soak SECONDS` (ours only) adds an open loop at 80% of its peak for that long, sampling the server's RSS every
-5 s. Run with the project's venv (the client imports `transformer_opt.core` for the corpus):
+5 s. `--baseline REV` adds the server `ours@REV`: the same server run from that git revision's code (a detached
+`git worktree` in a temporary folder, removed afterwards), so before and after are measured in one run.
+Run with the project's venv (the client imports `transformer_opt.core` for the corpus):
 `.venv/bin/python tools/serve_bench.py`.
 """
-import argparse, asyncio, datetime, json, os, platform, shlex, signal, socket, subprocess, sys, tempfile, time
+import argparse, asyncio, contextlib, datetime, json, os, platform, shlex, shutil, signal, socket, subprocess, sys
+import tempfile, time
 import urllib.error, urllib.request
 from pathlib import Path
 
@@ -112,11 +115,78 @@ def tree_status(pid: int) -> dict:
     return {"rss_mib": round(rss_kib / 1024, 1), "threads": threads}
 
 
+# ---------------------------------------------------------------- ours from an earlier git revision
+
+def is_baseline(name: str) -> bool:
+    "Whether a server name is `ours@REV`: ours from the code of a git revision."
+    return name.startswith("ours@") and len(name) > len("ours@")
+
+
+def rev_of(name: str) -> str:
+    return name.split("@", 1)[1]
+
+
+def run_git(*args, timeout: float = 120) -> str:
+    "stdout of a git command in the checkout; RuntimeError with its stderr when it fails."
+    try: r = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+    except subprocess.TimeoutExpired: raise RuntimeError(f"git {' '.join(args)} took over {timeout:g} s") from None
+    if r.returncode: raise RuntimeError(f"git {' '.join(args)} failed: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+@contextlib.contextmanager
+def worktree(rev: str):
+    "A detached `git worktree` of `rev` in a temporary folder: (its path, its full commit); removed on exit."
+    commit = run_git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    tmp = Path(tempfile.mkdtemp(prefix="transformer-opt-baseline-"))
+    tree = tmp / "tree"
+    try:
+        run_git("worktree", "add", "--detach", str(tree), commit)
+        if not (tree / "transformer_opt/__main__.py").is_file():
+            raise RuntimeError(f"{rev} has no transformer_opt/__main__.py: it cannot run as `python -m transformer_opt`")
+        yield tree, commit
+    finally:
+        if tree.exists():
+            try: run_git("worktree", "remove", "--force", str(tree))
+            except (RuntimeError, OSError) as e: print(f"warning: {e}", file=sys.stderr)
+        shutil.rmtree(tmp, ignore_errors=True)
+        try: run_git("worktree", "prune")
+        except (RuntimeError, OSError): pass
+
+
+def baseline_env(tree: Path) -> dict:
+    "The environment in which `python -m transformer_opt` imports the worktree's package, not the editable install."
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]))
+
+
+def imported_from(tree: Path) -> str:
+    "Where `transformer_opt` is imported from under `baseline_env(tree)` and cwd=tree (the check that it is the tree's)."
+    try: r = subprocess.run([str(VENV / "bin/python"), "-c", "import transformer_opt; print(transformer_opt.__file__)"],
+                            capture_output=True, text=True, cwd=tree, env=baseline_env(tree), timeout=120)
+    except subprocess.TimeoutExpired: raise RuntimeError("importing the baseline's transformer_opt took over 120 s") from None
+    where = r.stdout.strip()
+    if r.returncode or not Path(where).resolve().is_relative_to(tree.resolve()):
+        raise RuntimeError(f"the baseline's transformer_opt is not imported from {tree}: {where or r.stderr[-1000:]}")
+    return where
+
+
+def baseline_revision(name: str, a) -> dict:
+    "What `ours@REV` runs: the revision, its commit and the file its `transformer_opt` is imported from (checked)."
+    rev = rev_of(name)
+    return {"rev": rev, "commit": a.commits[rev], "transformer_opt_file": imported_from(Path(a.worktrees[rev]))}
+
+
 # ---------------------------------------------------------------- the servers
 
 def server_spec(name: str, port: int, a) -> dict:
     "Command, route and health route of one server, and the environment every server shares."
-    if name.startswith("ours"):
+    cwd, pythonpath = tempfile.gettempdir(), None  # not the checkout: no stray sys.path
+    if is_baseline(name):  # ours, from a revision's worktree (`a.worktrees`: rev -> path)
+        tree = Path(a.worktrees[rev_of(name)])
+        cmd = [VENV / "bin/python", "-m", "transformer_opt", "serve", Path(a.engine).resolve(), "--port", port,
+               *shlex.split(a.ours_args)]
+        route, health, cwd, pythonpath = "/v1/embeddings", "/health", str(tree), baseline_env(tree)["PYTHONPATH"]
+    elif name.startswith("ours"):
         cmd = [VENV / "bin/transformer-opt", "serve", a.engine, "--port", port, *shlex.split(a.ours_args)]
         route, health = "/v1/embeddings", "/health"
     elif name in ("st", "st-serial"):
@@ -134,8 +204,10 @@ def server_spec(name: str, port: int, a) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads),
                TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error",
                DO_NOT_TRACK="1", INFINITY_ANONYMOUS_USAGE_STATS="0")
+    if pythonpath: env["PYTHONPATH"] = pythonpath
     base = f"http://127.0.0.1:{port}"
-    return {"cmd": [str(c) for c in cmd], "env": env, "url": base + route, "health": base + health, "base": base}
+    return {"cmd": [str(c) for c in cmd], "env": env, "url": base + route, "health": base + health, "base": base,
+            "cwd": cwd}
 
 
 def http_get(url: str, timeout: float = 2.0):
@@ -153,7 +225,7 @@ def start(name: str, a, log_dir: Path) -> tuple[subprocess.Popen, dict, float]:
     t0 = time.monotonic()
     with log:  # the child keeps its own copy of the file
         proc = subprocess.Popen(spec["cmd"], env=spec["env"], stdout=log, stderr=subprocess.STDOUT,
-                                cwd=tempfile.gettempdir(), start_new_session=True)  # not the checkout: no stray sys.path
+                                cwd=spec["cwd"], start_new_session=True)
     spec["log"] = str(log_dir / f"{name}.log")
     while time.monotonic() - t0 < a.startup_timeout:
         if proc.poll() is not None: break
@@ -234,9 +306,11 @@ async def soak(pid: int, url: str, rate: float, seconds: float, a, texts) -> dic
 async def bench_server(name: str, a, texts, log_dir: Path) -> dict:
     "All the points for one server, started and stopped here."
     print(f"[{name}] starting", flush=True)
+    revision = baseline_revision(name, a) if is_baseline(name) else None  # checked before the server starts
     proc, spec, ready_s = start(name, a, log_dir)
     out = {"command": spec["cmd"], "url": spec["url"], "health": spec["health"], "log": spec["log"],
            "startup_s": round(ready_s, 2), "idle": tree_status(proc.pid), "points": []}
+    if revision: out["revision"] = revision
     if name.startswith("ours"):  # how it laid out its sessions and threads, in its own words
         status, body = http_get(spec["base"] + "/info")
         if status == 200:
@@ -300,6 +374,14 @@ def direct_engine(a, texts) -> dict:
             "a fresh process, sequentially, after 20 warm-up calls, for the point's duration; per thread count"}
 
 
+def build_engine(engine: Path, source: Path):
+    "Build ours' engine folder from the sentence-transformers folder `source` when it is missing (a minute or two)."
+    if (Path(engine) / "engine.json").is_file(): return
+    print(f"building the engine folder {engine}", flush=True)
+    subprocess.run([str(VENV / "bin/transformer-opt"), "build", str(source), "--out", str(engine)], check=True,
+                   env=dict(os.environ, HF_HUB_OFFLINE="1"), stdout=subprocess.DEVNULL)
+
+
 def report(name: str, r: dict):
     load = f"c={r['concurrency']}" if r["mode"] == "closed" else f"rate={r['rate']}"
     lat = r["latency_ms"]
@@ -310,13 +392,15 @@ def report(name: str, r: dict):
 
 
 def method(a) -> str:
+    baseline = (f"; 'ours@{a.baseline}' = the same from the code of git revision {a.baseline} (a detached git worktree, "
+                f"run as `python -m transformer_opt serve` with PYTHONPATH and cwd on it)") if a.baseline else ""
     return (
         f"All servers run all-MiniLM-L6-v2 on the CPU of this machine ({machine()['usable_cpus']} usable cores), one "
         f"at a time, each started as a subprocess on a free 127.0.0.1 port and stopped with SIGTERM afterwards. "
         f"Thread budget {a.threads} for each: OMP_NUM_THREADS/MKL_NUM_THREADS={a.threads} for all; st_server sets "
         f"torch.set_num_threads({a.threads}); Infinity uses torch's intra-op threads (from OMP_NUM_THREADS); ours "
         f"lays out its ONNX Runtime sessions over the usable cores itself (its /info is recorded){' with ' + repr(a.ours_args) if a.ours_args else ''}. "
-        f"'ours' = transformer-opt serve on the engine folder {a.engine}; 'st' = tools/st_server.py, FastAPI + "
+        f"'ours' = transformer-opt serve on the engine folder {a.engine}{baseline}; 'st' = tools/st_server.py, FastAPI + "
         f"uvicorn around SentenceTransformer.encode, one call per request, sync endpoint (FastAPI's thread pool: concurrent encodes); 'st-serial' = the same app with an async endpoint, so one encode at a time; 'infinity' = infinity_emb v2 "
         f"--engine torch --device cpu on the sentence-transformers folder, its defaults otherwise (dynamic batching, "
         f"batch size 32), access log off. The client is tools/loadtest.py (asyncio + aiohttp) in this driver's "
@@ -370,12 +454,17 @@ def main(argv=None):
                    "arguments (at --variant-concurrency); repeatable, written with '=': --variant='--sessions 1 --threads 2'")
     p.add_argument("--variant-concurrency", type=ints, default=[1, 32])
     p.add_argument("--no-direct", dest="direct", action="store_false", help="skip timing the engine called directly")
+    p.add_argument("--baseline", metavar="REV", default=None, help="also run ours from this git revision's code, as "
+                   "the server 'ours@REV' (a temporary git worktree): before and after in one run")
     p.add_argument("--out", type=Path, default=ROOT / "results/cpu/serve.json")
     a = p.parse_args(argv)
     if a.duration is None: a.duration = 4.0 if a.quick else 20.0
     if a.warmup is None: a.warmup = 1.0 if a.quick else 3.0
     servers = [s.strip() for s in a.servers.split(",") if s.strip()]
-    if bad := [s for s in servers if s not in SERVERS]: p.error(f"unknown servers {bad}; choose from {SERVERS}")
+    if a.baseline and f"ours@{a.baseline}" not in servers:  # right after ours, or last
+        servers.insert(servers.index("ours") + 1 if "ours" in servers else len(servers), f"ours@{a.baseline}")
+    if bad := [s for s in servers if s not in SERVERS and not is_baseline(s)]:
+        p.error(f"unknown servers {bad}; choose from {SERVERS} or ours@REV")
     if a.soak and "ours" not in servers: p.error("--soak is for ours: add it to --servers")
     if a.threads < 1: p.error("--threads must be at least 1")
     if a.threads != len(os.sched_getaffinity(0)) and "ours" in servers and not a.ours_args:
@@ -386,10 +475,7 @@ def main(argv=None):
     if a.st_folder is None:
         from transformer_opt.core import minilm_dir
         a.st_folder = minilm_dir()
-    if "ours" in servers and not (a.engine / "engine.json").is_file():
-        print(f"building the engine folder {a.engine}", flush=True)
-        subprocess.run([str(VENV / "bin/transformer-opt"), "build", str(a.st_folder), "--out", str(a.engine)], check=True,
-                       env=dict(os.environ, HF_HUB_OFFLINE="1"), stdout=subprocess.DEVNULL)
+    if any(s.startswith("ours") for s in servers): build_engine(a.engine, a.st_folder)
 
     result = {"kind": "serve_bench", "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "machine": machine(), "git": git_state(),
@@ -407,12 +493,17 @@ def main(argv=None):
     if "ours" in servers and a.direct:
         result["direct"] = direct_engine(a, texts)
         print(f"[direct] {result['direct']}", flush=True)
-    for name in servers:
-        try: result["servers"][name] = loadtest.run(bench_server(name, a, texts, a.log_dir), use_uvloop=not a.no_uvloop)
-        except (RuntimeError, ValueError, OSError) as e:  # one server failing does not lose the others
-            print(f"[{name}] failed: {e}", file=sys.stderr, flush=True)
-            result["servers"][name] = {"error": str(e)}
-        a.out.write_text(json.dumps(result, indent=1) + "\n")  # after each server: a crash later keeps the rest
+    with contextlib.ExitStack() as trees:  # the worktrees of ours@REV servers, removed at the end
+        a.worktrees, a.commits = {}, {}
+        for name in servers:
+            try:
+                if is_baseline(name) and rev_of(name) not in a.worktrees:
+                    a.worktrees[rev_of(name)], a.commits[rev_of(name)] = trees.enter_context(worktree(rev_of(name)))
+                result["servers"][name] = loadtest.run(bench_server(name, a, texts, a.log_dir), use_uvloop=not a.no_uvloop)
+            except (RuntimeError, ValueError, OSError) as e:  # one server failing does not lose the others
+                print(f"[{name}] failed: {e}", file=sys.stderr, flush=True)
+                result["servers"][name] = {"error": str(e)}
+            a.out.write_text(json.dumps(result, indent=1) + "\n")  # after each server: a crash later keeps the rest
     for v in a.variants:  # ours with other layouts, at the two points that decide the defaults
         va = argparse.Namespace(**{**vars(a), "ours_args": v, "concurrency": a.variant_concurrency,
                                    "batch_concurrency": 0, "open_fraction": 0, "soak": 0})

@@ -29,9 +29,10 @@ from .build import SentenceTransformersConfig, model_folder, read_pooling, read_
 
 # %% auto #0
 __all__ = ['PEAK_TFLOPS', 'ENGINE_SPECS', 'ENGINES', 'BASELINE', 'DEFAULT_ENGINES', 'ROW_KEYS', 'TABLE_COLS', 'CORPUS_COLS',
-           'CORPUS_ENGINES', 'latency_stats', 'throughput', 'encoder_flops', 'peak_tflops', 'ContenderSpec',
-           'check_engines', 'Contender', 'variant_for', 'make_engine', 'time_engine', 'gpu_process_mb', 'memory_probe',
-           'measure_memory', 'versions', 'BenchResult', 'recipe_engine', 'BenchRun', 'benchmark', 'corpus_benchmark']
+           'CORPUS_ENGINES', 'CORPUS_PEERS', 'latency_stats', 'throughput', 'encoder_flops', 'peak_tflops',
+           'ContenderSpec', 'check_engines', 'Contender', 'variant_for', 'make_engine', 'time_engine', 'gpu_process_mb',
+           'memory_probe', 'measure_memory', 'versions', 'BenchResult', 'recipe_engine', 'BenchRun', 'benchmark',
+           'corpus_benchmark']
 
 # %% ../nbs/06_bench.ipynb #0f7d7986
 def latency_stats(ms) -> dict:
@@ -95,6 +96,7 @@ ENGINE_SPECS = {
     "ort-fp16-fused": ContenderSpec("ort", "fp16", True, "auto", ("cuda",)),
     "ort-fp16-fused-cudagraph": ContenderSpec("ort", "fp16", True, "cudagraph", ("cuda",)),
     "ort-int8": ContenderSpec("ort", "int8", True, "auto", ("cpu",)),
+    "openvino-bf16": ContenderSpec("openvino", "bf16", False, "auto", ("cpu",)),  # OpenVINO, BF16 where the CPU has it (03a_openvino)
 }
 ENGINES = {k: v.devices for k, v in ENGINE_SPECS.items()}  # name -> devices it runs on
 BASELINE = "pytorch-fp32"
@@ -170,9 +172,9 @@ def _ort_engine(name, path, device, precision, mode, threads=None):
 
 # %% ../nbs/06_bench.ipynb #42adad6b
 def variant_for(engine:str) -> tuple[str, bool] | None:
-    "The (precision, fuse) file an ONNX Runtime engine runs, or None for PyTorch engines."
+    "The (precision, fuse) file an ONNX Runtime or OpenVINO engine runs, or None for PyTorch engines."
     s = ENGINE_SPECS.get(engine)
-    return (s.precision, s.fused) if s is not None and s.framework == "ort" else None
+    return (s.precision, s.fused) if s is not None and s.framework != "torch" else None
 
 def make_engine(name:str, # an engine name (ENGINE_SPECS)
                 device:str, # 'cpu' or 'cuda'
@@ -186,6 +188,11 @@ def make_engine(name:str, # an engine name (ENGINE_SPECS)
     if s.framework == "torch":
         return _torch_engine(name, model, device, s.precision, compile_=s.mode if s.mode != "eager" else None,
                              copy_model=copy_model)
+    if s.framework == "openvino":
+        from transformer_opt.openvino_runtime import OpenVINORunner
+        r = OpenVINORunner(path, s.precision, threads=threads)
+        return Contender(name, device, s.precision, r, lambda x: {k: v.numpy() for k, v in x.items()}, weight_bytes(path)["total"],
+                         dict(file=Path(path).name, runtime="openvino"))
     mode = s.mode if s.mode == "cudagraph" else "iobinding" if device == "cuda" else "plain"
     return _ort_engine(name, path, device, s.precision, mode, threads)
 
@@ -296,7 +303,14 @@ def versions() -> dict:
     ort = require_onnxruntime()
     return dict(python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__,
                 onnx=onnx.__version__, onnxruntime=ort.__version__, transformer_opt=transformer_opt.__version__,
-                cuda=torch.version.cuda if torch.cuda.is_available() else None)
+                cuda=torch.version.cuda if torch.cuda.is_available() else None, openvino=_version_of("openvino"),
+                sentence_transformers=_version_of("sentence-transformers"))
+
+def _version_of(package:str) -> str | None:
+    "An installed package's version (None where it is missing), read without importing it."
+    import importlib.metadata
+    try: return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError: return None
 
 # %% ../nbs/06_bench.ipynb #e553afc4
 ROW_KEYS = ("engine", "batch_size", "seq_len", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms",
@@ -409,7 +423,7 @@ def _meta(tk, dev, names, batch_sizes, seq_lens, text, settings, flops) -> dict:
 def recipe_engine(device:str) -> dict:
     "The engine that `precision='auto'` builds on `device` (see `choose_recipe`), and why."
     precision, fuse, why = choose_recipe(device)
-    eng = {"fp16": "ort-fp16-fused", "int8": "ort-int8"}.get(precision, "ort-fp32-fused" if fuse else "ort-fp32")
+    eng = {"fp16": "ort-fp16-fused", "int8": "ort-int8", "bf16": "openvino-bf16"}.get(precision, "ort-fp32-fused" if fuse else "ort-fp32")
     return dict(engine=eng, precision=precision, fused=fuse, why=why)
 
 # %% ../nbs/06_bench.ipynb #53cbf51d
@@ -511,7 +525,7 @@ def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
     out = check_out_dir(out_dir, "results folder") if out_dir is not None else None
     if text is not None and tk.tokenizer is not None:  # checks text (empty -> error) and warns once on truncation
         tokenize(tk.tokenizer, text, seq_len=max(seq_lens), config=tk.config)
-    paths = {n: tk.optimize(v[0], fuse=v[1], device="cpu" if v[0] == "int8" else dev) for n in names if (v := variant_for(n))}
+    paths = {n: tk.optimize(v[0], fuse=v[1], device="cpu" if v[0] in ("int8", "bf16") else dev) for n in names if (v := variant_for(n))}
     flops = {s: encoder_flops(tk.config, s) for s in seq_lens}
     res = BenchResult(_meta(tk, dev, names, batch_sizes, seq_lens, text, settings, flops), [])
     fused = next((paths[n] for n in names if variant_for(n) and variant_for(n)[1]), None)  # its provenance has the counts
@@ -549,7 +563,13 @@ def run_full_analysis(self:TransformerOptimizationToolkit,
     return self.results.to_frame()
 
 # %% ../nbs/06_bench.ipynb #bc3f4c3b
-CORPUS_ENGINES = ("sentence-transformers", "onnx-padded", "engine-fp32", "engine-first-recipe", "engine")
+CORPUS_ENGINES = ("sentence-transformers", "sentence-transformers-bf16", "openvino-bf16", "onnx-padded", "engine-fp32",
+                  "engine-first-recipe", "engine")
+CORPUS_PEERS = {  # what users pick instead, run here where they install (sentence-transformers' ONNX and OpenVINO backends
+                  # need optimum, which needs transformers < 4.58: measured in their own environment, see the README)
+    "sentence-transformers-bf16": "sentence-transformers with model_kwargs torch_dtype=bfloat16 (CPU)",
+    "openvino-bf16": "OpenVINO BF16 on the plain export, sorted 1,024-token batches, one session (CPU)",
+}
 
 def _sentence_transformer(tk, dev, max_length):
     "sentence-transformers for the toolkit's model: its own folder when it is one, else built from the model."
@@ -570,9 +590,24 @@ def _sentence_transformer(tk, dev, max_length):
     st.max_seq_length = max_length
     return st.half() if dev == "cuda" else st
 
+def _st_run(name, tk, texts, lengths, dev, max_length, st_ref):
+    "One sentence-transformers row: FP32 (the reference), or BF16 weights on the CPU."
+    st = _sentence_transformer(tk, dev, max_length)
+    if name.endswith("-bf16"): st = st.to(torch.bfloat16)
+    st.encode(texts[:64], batch_size=32)
+    t0 = time.perf_counter(); emb = st.encode(texts, batch_size=32, convert_to_tensor=True); seconds = time.perf_counter() - t0
+    emb = emb.float().cpu().numpy()
+    computed = sum(len(b) * min(max_length, lengths[b].max()) for b in np.array_split(np.argsort(lengths), max(1, len(texts) // 32)))
+    precision = "bf16" if name.endswith("-bf16") else "fp16" if dev == "cuda" else "fp32"
+    return precision, emb, seconds, computed
+
 def _padded_run(path, tk, texts, dev, max_length, pooling, batch_size=32):
     "The padded method: batches of `batch_size` in input order, every one padded to `max_length`."
-    r = Runner(path, device=dev, mode="plain" if dev == "cpu" else "iobinding", check_inputs=False)
+    meta = read_metadata(path)
+    if meta.get("runtime") == "openvino":  # the padded method on what the file runs on
+        from transformer_opt.openvino_runtime import OpenVINORunner
+        r = OpenVINORunner(path, meta.get("precision", "fp32"))
+    else: r = Runner(path, device=dev, mode="plain" if dev == "cpu" else "iobinding", check_inputs=False)
     out = []
     for i in range(0, len(texts), batch_size):
         enc = tk.tokenizer(texts[i:i + batch_size], padding="max_length", truncation=True, max_length=max_length, return_tensors="np")
@@ -612,17 +647,24 @@ def _first_recipe(tk, dev, max_length, pooling):
                            if model_folder(tk.loaded_model) else None)
 
 # %% ../nbs/06_bench.ipynb #7c31b5fb
+def _peer_engine(name, tk, dev, max_length, pooling):
+    "The engine a corpus row runs: the recipe, FP32, the first recipe, or a peer (plain OpenVINO BF16, one session)."
+    if name == "engine-first-recipe": return _first_recipe(tk, dev, max_length, pooling)
+    if name == "openvino-bf16":
+        if dev != "cpu": raise InputError("openvino-bf16 runs on CPUs.")
+        return tk.engine("bf16", device="cpu", max_length=max_length, pooling=pooling, tune=False,
+                         max_batch_tokens=1024, max_batch_size=32, sessions=1)
+    return tk.engine("fp32" if name == "engine-fp32" else "auto", device=dev, max_length=max_length, pooling=pooling)
+
 def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_seconds):
     "One corpus engine's row, and its embeddings (sentence-transformers' are the reference of the others)."
     real = np.minimum(lengths, max_length).sum()
-    if name == "sentence-transformers":
-        st = _sentence_transformer(tk, dev, max_length)
-        st.encode(texts[:64], batch_size=32)
-        t0 = time.perf_counter(); emb = st.encode(texts, batch_size=32, convert_to_numpy=True); seconds = time.perf_counter() - t0
-        computed = sum(len(b) * min(max_length, lengths[b].max()) for b in np.array_split(np.argsort(lengths), max(1, len(texts) // 32)))
-        return _corpus_row(name, "fp16" if dev == "cuda" else "fp32", texts, real, computed, seconds, emb, emb, seconds), emb
-    eng = _first_recipe(tk, dev, max_length, pooling) if name == "engine-first-recipe" else \
-        tk.engine("fp32" if name == "engine-fp32" else "auto", device=dev, max_length=max_length, pooling=pooling)
+    if name.startswith("sentence-transformers"):
+        precision, emb, seconds, computed = _st_run(name, tk, texts, lengths, dev, max_length, ref)
+        first = ref is None  # FP32 (or CUDA's FP16) is the reference of every other row, itself included
+        return _corpus_row(name, precision, texts, real, computed, seconds, emb, emb if first else ref,
+                           seconds if first else st_seconds), emb
+    eng = _peer_engine(name, tk, dev, max_length, pooling)
     eng.encode(texts[:64])
     if name == "onnx-padded":
         t0 = time.perf_counter(); emb, computed = _padded_run(eng.path, tk, texts, dev, max_length, pooling)
@@ -632,7 +674,7 @@ def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_s
         seconds, real, computed = eng.report.seconds, eng.report.real_tokens, eng.report.padded_tokens
     row = _corpus_row(name, read_metadata(eng.path).get("precision", "fp32"), texts, real, computed, seconds, emb, ref,
                       st_seconds, eng.path)
-    row["fused"] = read_metadata(eng.path).get("fused") == "true"
+    row["fused"], row["runtime"] = read_metadata(eng.path).get("fused") == "true", eng.spec.runtime
     row["layout"] = f"{eng.max_batch_tokens} tokens x {eng.max_batch_size}" + (f", {eng.sessions} x {eng.threads} thread(s)" if dev == "cpu" else "")
     if name == "engine" and eng.spec.recipe: row["recipe"] = eng.spec.recipe
     return row, emb
@@ -650,6 +692,7 @@ def corpus_benchmark(tk:TransformerOptimizationToolkit, # the model (and its fil
     dev = resolve_device(device)
     bad = [e for e in engines if e not in CORPUS_ENGINES]
     if bad: raise InputError(f"Unknown corpus engine(s) {bad}: choose from {list(CORPUS_ENGINES)}.")
+    if dev != "cpu": engines = [e for e in engines if e not in CORPUS_PEERS]  # the peers here are CPU ways of running
     check_int("max_length", max_length, 2, max_positions(tk.config))
     if tk.tokenizer is None: raise InputError("The corpus benchmark needs the model's tokenizer.")
     texts = builtin_corpus(2000) if texts is None else list(texts)

@@ -25,8 +25,8 @@ from .engine import (ACTIVATIONS, DEFAULT_BUDGETS, EngineFolderError, EngineSpec
                                     Pooling, read_spec, _timed)
 
 # %% auto #0
-__all__ = ['ST_MODULES', 'TUNE_TEXTS', 'CHECK_TEXTS', 'SentenceTransformersConfig', 'read_st_folder', 'read_pooling',
-           'PooledEncoder', 'model_folder', 'cached_folder']
+__all__ = ['ST_MODULES', 'TUNE_TEXTS', 'CHECK_TEXTS', 'RECIPE_ROUNDS', 'RECIPE_MARGIN', 'SentenceTransformersConfig',
+           'read_st_folder', 'read_pooling', 'PooledEncoder', 'model_folder', 'choose_measured', 'cached_folder']
 
 # %% ../nbs/04a_build.ipynb #fcd5fe4a
 ST_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")  # module types the engine carries
@@ -156,7 +156,7 @@ def model_folder(lm:LoadedModel) -> Path | None:
 def _versions() -> dict:
     "Versions of the libraries that built the folder."
     out = {}
-    for name in ("transformer-opt", "torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "sentence-transformers"):
+    for name in ("transformer-opt", "torch", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino", "sentence-transformers"):
         try: out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError: pass
     import onnxruntime
@@ -200,7 +200,7 @@ def _spec(self:TransformerOptimizationToolkit, path:Path, dev:str, pooling:Pooli
         task="classify" if self.loaded_model.task == "classification" else "embed", max_length=max_length,
         pooling=dict(mode=pooling.mode, normalize=pooling.normalize, in_graph=pool_in_graph),
         max_positions=max_positions(self.config), budget={dev: budget}, labels=labels,
-        precision=meta.get("precision", "fp32"), device=dev,
+        precision=meta.get("precision", "fp32"), runtime=meta.get("runtime", "onnxruntime"), device=dev,
         cpu=dict(name=cpu_info()["name"], kind=cpu_kind(), features=cpu_features()),
         gate=gate, prompts=st.prompts if st else {}, default_prompt=st.default_prompt if st else None,
         dimensions=dimensions, similarity=st.similarity if st else None,
@@ -214,7 +214,7 @@ def _spec(self:TransformerOptimizationToolkit, path:Path, dev:str, pooling:Pooli
 # %% ../nbs/04a_build.ipynb #59cb1a39
 @patch
 def engine(self:TransformerOptimizationToolkit,
-           precision:str="auto", # 'auto' (the device's recipe), 'fp32', 'fp16' or 'int8'
+           precision:str="auto", # 'auto' (the device's recipe), 'fp32', 'fp16', 'int8' or 'bf16' (OpenVINO, CPU)
            device:str="auto", # 'auto', 'cpu' or 'cuda'
            pooling:Pooling|str="auto", # 'auto': from a sentence-transformers folder, else mean; or a `Pooling`/mode name
            pool_in_graph:bool=False, # export with pooling inside the graph (output `sentence_embedding`)
@@ -224,8 +224,9 @@ def engine(self:TransformerOptimizationToolkit,
            **kwargs, # to `InferenceEngine` (max_batch_tokens, max_batch_size, sessions, buckets, cuda_graphs, threads)
           ) -> InferenceEngine:
     "An `InferenceEngine` for this model, optimized and accuracy-gated for `device`, ready to `.save(DIR)`."
-    check_choice("precision", precision, ("auto", "fp32", "fp16", "int8"))
+    check_choice("precision", precision, ("auto", "fp32", "fp16", "int8", "bf16"))
     dev, folder = resolve_device(device), model_folder(self.loaded_model)
+    if precision == "bf16" and dev != "cpu": raise InputError("BF16 runs on OpenVINO, on CPUs: use precision='fp16' on a GPU.")
     st = read_st_folder(folder) if folder else None
     pooling = _resolve_pooling(pooling, st)
     if pool_in_graph and st and st.dense: raise InputError("This model has Dense layers after pooling: pool in NumPy (pool_in_graph=False).")
@@ -257,26 +258,40 @@ def engine(self:TransformerOptimizationToolkit,
 # %% ../nbs/04a_build.ipynb #b9807da9
 TUNE_TEXTS = 384  # corpus paragraphs the build times each candidate and layout on
 CHECK_TEXTS = 64  # gate texts whose FP32 rows an INT8 folder keeps
+RECIPE_ROUNDS = 3  # interleaved timing rounds of the candidates; the median counts
+RECIPE_MARGIN = 0.03  # candidates within this share of the fastest median are a tie: the first in the recipe's order wins
+
+def choose_measured(rates:list, # per candidate (in the recipe's order), its texts/s in each round
+                    margin:float=RECIPE_MARGIN, # a tie: within this share of the fastest median
+                   ) -> int:
+    "The index of the candidate to keep: the first whose median is within `margin` of the fastest median."
+    medians = [float(np.median(r)) for r in rates]
+    return next(i for i, m in enumerate(medians) if m >= (1 - margin) * max(medians))
 
 @patch
-def _measured_recipe(self:TransformerOptimizationToolkit, make, dev, pooling, pool_in_graph, fixed:bool) -> InferenceEngine:
-    "Each candidate of the CPU's kind, gated and tuned on the same sample; the fastest that passed, with what was measured."
+def _measured_recipe(self:TransformerOptimizationToolkit, make, dev, pooling, pool_in_graph, fixed:bool,
+                     rounds:int=RECIPE_ROUNDS, timer=None) -> InferenceEngine:
+    "Each candidate of the CPU's kind, gated and tuned on the same sample, then timed in interleaved rounds; the fastest median."
     cands, kind, why = recipe_candidates(dev)
+    timer = timer or (lambda eng, texts: _timed(eng, texts, 1))
     source = self.export_pooled(pooling) if pool_in_graph and self.loaded_model.task == "base" else None
-    sample, tried, best = builtin_corpus(TUNE_TEXTS, seed=3), [], None
+    sample, tried, passed = builtin_corpus(TUNE_TEXTS, seed=3), [], []
     for precision, fuse in cands:
         row = dict(precision=precision, fused=fuse)
         try: eng = make(self.optimize(precision, fuse=fuse, device=dev, source=source))
         except AccuracyGateError as e: tried.append({**row, "gate": "failed", "why": str(e)[:300]}); continue
-        rate = max(r["texts_per_s"] for r in eng.tune(sample, repeat=1)["tuned"]["tried"]) if not fixed else \
-            round(_timed(eng, sample, 1), 1)
-        tried.append({**row, "gate": "passed", "file": eng.path.name, "texts_per_s": rate})
-        if best is None or rate > best[0]: best = (rate, eng, row)
-    if best is None: raise AccuracyGateError(f"No variant of {cands} (precision, fused) passed its gate: {tried}")
-    rate, eng, row = best
-    eng.spec.recipe = dict(kind=kind, why=why, chosen=row, candidates=tried, basis=(
-        f"the fastest that passed its gate, each timed on the same {len(sample)} corpus texts"
-        + (" with its own best budget and thread layout" if not fixed else " with the given settings")))
+        if not fixed: eng.tune(sample, repeat=1)  # its own best budget and thread layout
+        tried.append({**row, "gate": "passed", "file": eng.path.name}); passed.append((tried[-1], eng))
+    if not passed: raise AccuracyGateError(f"No variant of {cands} (precision, fused) passed its gate: {tried}")
+    rates = [[] for _ in passed]
+    for _ in range(rounds):  # interleaved: a slow moment of the machine falls on every candidate alike
+        for k, (_, eng) in enumerate(passed): rates[k].append(round(timer(eng, sample), 1))
+    for (row, _), r in zip(passed, rates): row.update(texts_per_s=float(np.median(r)), rounds=r)
+    row, eng = passed[choose_measured(rates)]
+    eng.spec.recipe = dict(kind=kind, why=why, chosen={k: row[k] for k in ("precision", "fused")}, candidates=tried, basis=(
+        f"each candidate gated, then timed on the same {len(sample)} corpus texts in {rounds} interleaved rounds"
+        + (" at its own best budget and thread layout" if not fixed else " with the given settings")
+        + f"; the fastest median kept, and among medians within {RECIPE_MARGIN:.0%} of it the first in the recipe's order"))
     return eng
 
 # %% ../nbs/04a_build.ipynb #2c7cbe44

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 BUILD_OPTIONS = ("precision", "pooling", "pool_in_graph", "max_length", "dimensions", "weights")  # options that shape a build
 
 def _add_build_options(g, weights="auto"):
-    g.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default=None, help="default: the device's recipe")
+    g.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8", "bf16"], default=None,
+                   help="default: the device's recipe (bf16: OpenVINO, on CPUs that multiply BF16)")
     g.add_argument("--weights", choices=["auto", "real", "random"], default=None, help=f"default: {weights}")
     g.add_argument("--pooling", choices=["auto", "mean", "cls", "max"], default=None, help="default: the model's (sentence-transformers), else mean")
     g.add_argument("--pool-in-graph", action="store_true", default=None, help="pool inside the ONNX graph")
@@ -134,9 +135,21 @@ def _add_serve_parser(sub):
     g.add_argument("--max-input-chars", type=int, default=None, help="characters per input (default 65536)")
     g.add_argument("--payload-limit", type=int, default=None, help="bytes per request body (default 8 MiB)")
     g.add_argument("--request-timeout", type=float, default=None, help="seconds a request may wait (default 60)")
-    g.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` on every route but /health")
+    g.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` on every route but /health and "
+                   "the docs (visible in `ps`: prefer --api-key-file or TRANSFORMER_OPT_API_KEY)")
+    g.add_argument("--api-key-file", default=None, help="read the API key from this file")
     g.add_argument("--cors-origin", action="append", default=None, help="allow this browser origin (repeatable)")
     g.add_argument("--model-name", default=None, help="the model's name in answers (default: the folder's)")
+    c = s.add_argument_group("connections (what an exposed server bounds; see 05a_serve)")
+    c.add_argument("--max-connections", type=int, default=None, help="open connections before new ones get 503 but for "
+                   "/health (default: 3/4 of the file descriptors left)")
+    c.add_argument("--max-header-bytes", type=int, default=None, help="bytes of a request's headers, 431 past it (default 32768)")
+    c.add_argument("--max-headers", type=int, default=None, help="header lines of a request, 431 past it (default 100)")
+    c.add_argument("--header-timeout", type=float, default=None, help="seconds from connecting to the end of the headers (default 10)")
+    c.add_argument("--idle-timeout", type=float, default=None, help="seconds a connection may sit idle (default 5)")
+    c.add_argument("--body-timeout", type=float, default=None, help="seconds to receive a body, 408 past it (default 30)")
+    c.add_argument("--drain-grace", type=float, default=None, help="seconds a drain waits before answering what is left "
+                   "503 (default 25)")
     r = s.add_argument_group("Ray Serve: the same server as replicas (05b_serve_ray)")
     r.add_argument("--ray", action="store_true", help="run as Ray Serve replicas (a local Ray on 127.0.0.1 unless --ray-address)")
     r.add_argument("--replicas", type=int, default=None, help="fixed replicas (default: as many as the CPUs or GPUs allow)")
@@ -256,7 +269,7 @@ def _recipe_lines(spec) -> str:
     "What the build measured: the recipe's variants and the tuned layout, a line each."
     out = ""
     if spec.recipe:
-        tried = "; ".join(f"{c['precision']} {'fused' if c['fused'] else 'plain'}: " +
+        tried = "; ".join(f"{c['precision']} {'fused' if c['fused'] else 'OpenVINO' if c['precision'] == 'bf16' else 'plain'}: " +
                           (f"{c['texts_per_s']:.0f} texts/s" if c["gate"] == "passed" else "failed its gate") for c in spec.recipe["candidates"])
         out += f"\nrecipe ({spec.recipe['kind']}): {tried}"
     b = spec.budget.get("cpu", {})

@@ -256,9 +256,9 @@ def cpu_info() -> dict:
     return dict(name=name, flags=flags)
 
 def cpu_features() -> dict:
-    "The x86 SIMD features that matter for FP32 and INT8 inference."
+    "The x86 SIMD features that matter for FP32, INT8 and BF16 inference."
     flags = cpu_info()["flags"]
-    feats = {k: k in flags for k in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")}
+    feats = {k: k in flags for k in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16")}
     feats["int8_fast"] = feats["avx512_vnni"] or feats["avx_vnni"] or feats["amx_int8"]
     return feats
 

@@ -17,6 +17,7 @@ from .core import (warn_user, InputError, OnnxFileError, POOLING_MODES, ToolkitE
                                   check_int, check_out_dir, cpu_features, cpu_info, cpu_kind, cuda_available, optional_onnx,
                                   pool_outputs, require_onnxruntime, resolve_device, builtin_corpus, default_threads, row_cosines)
 from .session import ProviderUnavailableError, Runner, _why_no_cuda
+from .openvino_runtime import RUNTIMES
 
 # %% auto #0
 __all__ = ['ENGINE_FORMAT', 'ENGINE_JSON', 'MODEL_FILE', 'TASKS', 'DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'ACTIVATIONS',
@@ -102,7 +103,8 @@ class EngineSpec:
     max_positions: int | None = None  # the longest sequence the model takes
     budget: dict = field(default_factory=dict)      # device -> {max_batch_tokens, max_batch_size, ...}
     labels: list | None = None     # a classifier's class names, by index
-    precision: str = "fp32"        # 'fp32', 'fp16' or 'int8'
+    precision: str = "fp32"        # 'fp32', 'fp16', 'int8', or 'bf16' (OpenVINO)
+    runtime: str = "onnxruntime"   # what runs the model: 'onnxruntime', or 'openvino' (CPU; see 03a_openvino)
     device: str = "cpu"            # the device it was built and gated for
     cpu: dict = field(default_factory=dict)         # the build machine's CPU: name and features (INT8 depends on them)
     gate: dict | None = None       # the accuracy gate's result on the corpus
@@ -138,6 +140,9 @@ def spec_from_json(text:str, # the contents of engine.json
     known = {f.name for f in dataclasses.fields(EngineSpec)}
     try: spec = EngineSpec(**{k: v for k, v in d.items() if k in known})  # keys from a later minor version are ignored
     except TypeError as e: raise EngineFolderError(f"'{where}' does not fit the engine format: {e}.") from e
+    if spec.runtime not in RUNTIMES:
+        raise EngineFolderError(f"'{where}' asks for the runtime {spec.runtime!r}; this transformer-opt runs {RUNTIMES}: "
+                                "upgrade it (`pip install -U transformer-opt`).")
     if spec.task not in TASKS or spec.inputs != "text" or not isinstance(spec.max_length, int) or not isinstance(spec.files, dict):
         raise EngineFolderError(f"'{where}' asks for task={spec.task!r}, inputs={spec.inputs!r}, max_length="
                                 f"{spec.max_length!r}: this runtime runs tasks {TASKS} on single texts.")
@@ -261,9 +266,12 @@ class InferenceEngine:
         mode = ("cudagraph" if cuda_graphs else "iobinding") if self.device == "cuda" else "plain"
         shape_nodes = set(self.spec.graph["integer_nodes"]) if "integer_nodes" in self.spec.graph else None
         int8 = int8_session_config() if self.device == "cpu" else {}
-        def runner(precision): return Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False,
-                                             threads=threads, shape_nodes=shape_nodes,
-                                             config={**self.spec.session, **(int8 if precision == "int8" else {}), **(session or {})})
+        def runner(precision):
+            if self.spec.runtime == "openvino":  # imported for such folders only (03a_openvino)
+                from transformer_opt.openvino_runtime import OpenVINORunner
+                return OpenVINORunner(path, self.spec.precision, threads=threads)
+            return Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False, threads=threads,
+                          shape_nodes=shape_nodes, config={**self.spec.session, **(int8 if precision == "int8" else {}), **(session or {})})
         if self.device == "cpu" and threads is None and sessions is None:  # the layout the folder was tuned to
             threads, sessions = b.get("threads"), b.get("sessions")
         self.sessions = 1 if self.device == "cuda" else check_int("sessions", sessions or 1, 1, 64)
@@ -533,6 +541,9 @@ def engine_device(spec:EngineSpec, # the folder's spec
     "Where a folder runs: its own device unless told; CUDA only where ONNX Runtime can use it."
     check_choice("device", device, ("auto", "cpu", "cuda"))
     want = spec.device if device == "auto" else device
+    if want == "cuda" and spec.runtime == "openvino":
+        raise InputError(f"This folder runs on OpenVINO ({spec.precision}), on CPUs: use device='cpu', or build an FP16 "
+                         "folder for CUDA (`transformer-opt build MODEL --device cuda`).")
     if want == "cuda" and spec.precision == "int8":
         raise InputError("This folder is INT8, which ONNX Runtime runs on CPUs: use device='cpu', or build an FP16 folder for CUDA.")
     if want == "cuda" and not cuda_available():

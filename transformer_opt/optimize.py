@@ -7,7 +7,7 @@ Docs: https://transformer-opt.github.io/transformer-opt/optimize.html.md"""
 
 # %% ../nbs/02_optimize.ipynb #175bbd15
 from __future__ import annotations
-import dataclasses, json, os, shutil, warnings
+import dataclasses, json, os, shutil, uuid, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -15,21 +15,22 @@ import onnx
 import torch
 from fastcore.basics import patch
 from .core import (error_summary, warn_user, ToolkitError, InputError, require_onnxruntime, check_choice, check_int,
-                                  cpu_kind, builtin_corpus, pool_outputs, row_cosines, cuda_available, resolve_device,
+                                  cpu_kind, cpu_features, builtin_corpus, pool_outputs, row_cosines, cuda_available, resolve_device,
                                   drop_log_messages, minilm_dir, DEVICES)
 from .models import (LoadedModel, hidden_size, load_config, num_heads, num_layers, tokenize, torch_forward,
                                     max_positions, random_inputs)
-from .export import (TransformerOptimizationToolkit, atomic_path, load_onnx, matches_metadata, onnx_forward,
-                                    read_metadata, write_metadata)
+from .export import (TransformerOptimizationToolkit, atomic_path, load_onnx, matches_metadata, read_metadata,
+                                    write_metadata)
 from .engine import InferenceEngine, int8_session_config
+from .openvino_runtime import bf16_fast, openvino_available
 
 # %% auto #0
 __all__ = ['FUSION_MODEL_TYPES', 'OWN_ATTENTION', 'FUSION_NOTES', 'FUSED_OPS', 'MASK_FORMATS', 'GATES', 'GATE_SENTENCES',
            'GATE_TEXTS', 'CPU_RECIPES', 'FusionWarning', 'FusionReport', 'probe_scalars', 'fuse_attention',
-           'apply_fusions', 'to_fp16', 'ffn_output_matmuls', 'int8_candidates', 'quantize_int8', 'weight_bytes',
-           'AccuracyGateError', 'GateResult', 'compare_outputs', 'gate', 'recall_at_k', 'corpus_split',
-           'check_accuracy', 'random_model_folder', 'Int8Plan', 'plan_int8', 'recipe_candidates', 'choose_recipe',
-           'pooling_tag', 'gate_file']
+           'apply_fusions', 'to_fp16', 'ffn_output_matmuls', 'as_openvino_bf16', 'int8_candidates', 'quantize_int8',
+           'weight_bytes', 'AccuracyGateError', 'GateResult', 'compare_outputs', 'gate', 'variant_runner',
+           'recall_at_k', 'corpus_split', 'check_accuracy', 'random_model_folder', 'Int8Plan', 'plan_int8',
+           'recipe_candidates', 'choose_recipe', 'pooling_tag', 'gate_file']
 
 # %% ../nbs/02_optimize.ipynb #259ee1af
 FUSION_MODEL_TYPES = {"bert": "bert", "distilbert": "bert", "roberta": "bert", "xlm-roberta": "bert",
@@ -334,6 +335,16 @@ def ffn_output_matmuls(model:onnx.ModelProto) -> list[str]:
             prod.get(j) is not None and prod[j].op_type == "Erf" for j in prod[i].input) for i in n.input)
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and is_gelu(prod.get(n.input[0]))]
 
+# %% ../nbs/02_optimize.ipynb #ae6bf676
+def as_openvino_bf16(onnx_path, # the FP32 model (the plain export: OpenVINO does not read ONNX Runtime's fused operators)
+                     out_path, # where to write the variant
+                    ) -> Path:
+    "The FP32 model marked to run on OpenVINO in BF16 (metadata `precision=bf16`, `runtime=openvino`), written atomically."
+    m = load_onnx(onnx_path)
+    write_metadata(m, {**read_metadata(m), "precision": "bf16", "runtime": "openvino"})
+    with atomic_path(out_path) as t: onnx.save(m, str(t))
+    return Path(out_path)
+
 # %% ../nbs/02_optimize.ipynb #41a529fc
 def int8_candidates(model:onnx.ModelProto) -> list[str]:
     "Names of the nodes dynamic quantization turns into integer ops: MatMuls with a constant weight, fused Attention, embeddings."
@@ -389,7 +400,7 @@ class AccuracyGateError(ToolkitError):
     "An optimized model does not compute the same function as PyTorch closely enough."
 
 GATES = {"fp32": dict(max_rel_diff=5e-4), "fp16": dict(min_cosine=0.999),
-         "int8": dict(min_cosine=0.98, min_recall_at_10=0.95)}
+         "int8": dict(min_cosine=0.98, min_recall_at_10=0.95), "bf16": dict(min_cosine=0.99, min_recall_at_10=0.95)}
 GATE_SENTENCES = [
     "The movie was great.",
     "ONNX Runtime fuses attention, layer normalization and GELU into single kernels on the GPU.",
@@ -467,21 +478,33 @@ def _pooled_like(hidden, mask, path):
     meta = read_metadata(path)
     return pool_outputs(hidden, mask, meta.get("pooling", "mean"), meta.get("normalize") == "True")
 
-def _per_text(path, lm, texts, providers, max_length, batch_size=32):
-    "(reference, output) per text, sentence embeddings or logits, and the largest token-level difference."
+def variant_runner(path, # the ONNX variant
+                   providers=("CPUExecutionProvider",), # where ONNX Runtime runs it
+                  ) -> tuple[list, object]:
+    "(input names, run: feed -> output) of a variant, run as the engine runs it: OpenVINO for its files, else ONNX Runtime."
+    meta = read_metadata(path)
+    if meta.get("runtime") == "openvino":
+        from transformer_opt.openvino_runtime import OpenVINORunner
+        r = OpenVINORunner(path, meta.get("precision", "fp32"))
+        return r.input_names, r
     ort = require_onnxruntime()
-    so = ort.SessionOptions()  # judge the file as the engine runs it (INT8: the settings of this CPU)
-    if read_metadata(path).get("precision") == "int8" and "CPUExecutionProvider" == providers[0]:
+    so = ort.SessionOptions()  # INT8: the settings of this CPU
+    if meta.get("precision") == "int8" and "CPUExecutionProvider" == providers[0]:
         for k, v in int8_session_config().items(): so.add_session_config_entry(k, v)
     sess = ort.InferenceSession(str(path), so, providers=list(providers))
-    names, L = [i.name for i in sess.get_inputs()], min(max_length, max_positions(lm.config))
+    return [i.name for i in sess.get_inputs()], lambda feed: sess.run(None, feed)[0]
+
+def _per_text(path, lm, texts, providers, max_length, batch_size=32):
+    "(reference, output) per text, sentence embeddings or logits, and the largest token-level difference."
+    names, run = variant_runner(path, providers)
+    L = min(max_length, max_positions(lm.config))
     order = np.argsort([len(t) for t in texts], kind="stable")
     refs, outs, worst, scale = [None] * len(texts), [None] * len(texts), 0.0, 1e-12
     for i in range(0, len(texts), batch_size):
         idx = order[i:i + batch_size]
         enc = lm.tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=L, return_tensors="pt")
         x = {n: enc[n].to(torch.int64) if n in enc else torch.zeros_like(enc["input_ids"]) for n in names}
-        ref, out = torch_forward(lm.model, x), sess.run(None, {n: v.numpy() for n, v in x.items()})[0]
+        ref, out = torch_forward(lm.model, x), run({n: v.numpy() for n, v in x.items()})
         mask = x["attention_mask"].numpy()
         if ref.ndim == 3 and out.ndim == 2: ref = _pooled_like(ref, mask, path)  # the file pools in its graph
         if ref.ndim == 3:
@@ -519,7 +542,7 @@ def corpus_split(gate:int=GATE_TEXTS, # texts the gate judges (the first `gate` 
 # %% ../nbs/02_optimize.ipynb #d489618b
 def check_accuracy(path, # the ONNX variant
                    lm:LoadedModel, # the PyTorch model it was made from
-                   precision:str, # which thresholds: 'fp32', 'fp16' or 'int8'
+                   precision:str, # which thresholds: 'fp32', 'fp16', 'int8' or 'bf16'
                    texts=None, # texts to judge on (default: GATE_TEXTS paragraphs of the built-in corpus)
                    thresholds:dict|None=None, # overrides of `GATES[precision]`
                    providers=("CPUExecutionProvider",), # where ONNX Runtime runs the variant
@@ -530,7 +553,8 @@ def check_accuracy(path, # the ONNX variant
     "Gate one ONNX variant against PyTorch FP32: per text on real text, or token by token on given `inputs`."
     check_choice("precision", precision, tuple(GATES))
     if inputs is not None:
-        ref, out = torch_forward(lm.model, inputs), onnx_forward(path, inputs, providers=providers)
+        names, run = variant_runner(path, providers)
+        ref, out = torch_forward(lm.model, inputs), run({n: np.asarray(inputs[n]) for n in names})
         if ref.ndim == 3 and out.ndim == 2: ref = _pooled_like(ref, inputs["attention_mask"].numpy(), path)
         mask = inputs["attention_mask"].numpy() if ref.ndim == 3 else None
         return gate(precision, compare_outputs(ref, out, mask), thresholds, basis="token vectors of given inputs")
@@ -614,7 +638,7 @@ def plan_int8(fp32_path, # the FP32 model to quantize (fused or not)
     texts = corpus_split()["select"] if texts is None else list(texts)
     out_path, ref, queries = Path(out_path), _embed(fp32_path, tokenizer, texts, max_length), min(300, len(texts))
     cands = int8_candidates(load_onnx(fp32_path, load_external_data=False))
-    trial_path = out_path.with_name(out_path.stem + ".trial.onnx")
+    trial_path = out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex[:8]}.trial.onnx")  # a build of its own: others may plan beside it
     def judge(keep, path=trial_path, idx=None, only=None):
         "Cosines of the texts (all, or `idx`) and recall@10 (all only) with `keep` in FP32 (or all but `only`)."
         quantize_int8(fp32_path, path, per_channel, keep_fp32=list(keep), only=only)
@@ -667,6 +691,9 @@ def recipe_candidates(device:str="auto", # 'auto', 'cpu' or 'cuda'
         return [("fp16", True)], "cuda", "CUDA: fused FP16 (Attention fusion + half precision) was the fastest engine (results/h200)"
     kind = cpu_kind(features, machine)
     cands, why = CPU_RECIPES[kind]
+    if bf16_fast(cpu_features() if features is None else features):  # AMX or AVX512-BF16: OpenVINO's BF16 is measured first
+        if openvino_available(): cands, why = [("bf16", False), *cands], f"BF16 in hardware (OpenVINO); {why}"
+        else: why += " (this CPU multiplies BF16, but OpenVINO is not installed: `pip install openvino` to measure it)"
     return list(cands), kind, why
 
 def choose_recipe(device:str="auto", # 'auto', 'cpu' or 'cuda'
@@ -747,6 +774,7 @@ def optimize(self:TransformerOptimizationToolkit,
     src = self.export_onnx(opset=opset) if source is None else Path(source)
     meta = read_metadata(src)
     if precision == "fp32" and not fuse: return src
+    if precision == "bf16": fuse = False  # OpenVINO reads the plain export and fuses on its own
     out = self.work_dir/_variant_name(precision, fuse, _pooling_tag(meta))
     stamp = meta["fingerprint"]
     if reuse and matches_metadata(out, fingerprint=stamp): return out
@@ -757,6 +785,7 @@ def optimize(self:TransformerOptimizationToolkit,
             self.fusion = apply_fusions(src, fused, self.config, use_gpu=precision == "fp16")
         src = fused
     if precision == "fp16": to_fp16(src, out, op_block_list=op_block_list, fused=fuse)
+    elif precision == "bf16": as_openvino_bf16(src, out)
     elif precision == "int8":
         self.int8_plan = None
         if keep_fp32 == "auto" and self.tokenizer is not None:

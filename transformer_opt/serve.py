@@ -7,7 +7,7 @@ Docs: https://transformer-opt.github.io/transformer-opt/serve.html.md"""
 
 # %% ../nbs/05a_serve.ipynb #9ff6803e
 from __future__ import annotations
-import asyncio, base64, contextlib, hmac, logging, signal, threading, time
+import asyncio, base64, contextlib, hmac, logging, os, re, signal, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,26 +17,30 @@ from . import __version__
 from .core import InputError, MissingDependencyError, builtin_corpus, check_int, row_cosines, usable_cpus
 from .engine import EngineFolderError, InferenceEngine, engine_device, padded_length, read_spec, softmax
 try:
-    import uvicorn
+    import httptools, uvicorn
+    from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import Response
+    from fastapi_offline import FastAPIOffline
     import orjson
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
     from pydantic import BaseModel, ConfigDict
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.middleware.cors import CORSMiddleware
 except ImportError as e:
-    raise MissingDependencyError("The server needs FastAPI, uvicorn, orjson and prometheus-client: "
-                                 "`pip install 'transformer-opt[serve]'`.") from e
+    raise MissingDependencyError("The server needs FastAPI, uvicorn (with httptools), fastapi-offline, orjson and "
+                                 "prometheus-client: `pip install 'transformer-opt[serve]'`.") from e
 
 # %% auto #0
-__all__ = ['SERVE_CPU_BUDGET', 'NO_SPIN', 'CPU_MIN_FILL', 'SOLO_SESSION', 'INLINE_TOKENIZE_CHARS', 'ROUTES', 'SERVE_FLAGS',
-           'RAY_ONLY_FLAGS', 'Job', 'QueueItem', 'cut_batch', 'Batcher', 'ServerMetrics', 'ServeSettings',
-           'resolve_settings', 'HTTPError', 'error_body', 'check_inputs', 'served_name', 'warmup_shapes',
-           'EmbeddingServer', 'neighbour_check', 'dumps', 'json_response', 'b64_rows', 'EmbedRequest', 'PredictRequest',
-           'TokenizeRequest', 'OpenAIEmbeddingRequest', 'replay_body', 'Guard', 'create_app', 'check_setting_names',
-           'serve', 'serve_command', 'serve_table', 'serve_targets']
+__all__ = ['SERVE_CPU_BUDGET', 'NO_SPIN', 'CPU_MIN_FILL', 'SOLO_SESSION', 'MAX_MESSAGE', 'INLINE_TOKENIZE_CHARS', 'ROUTES',
+           'OPEN_ROUTES', 'SERVE_FLAGS', 'RAY_ONLY_FLAGS', 'API_KEY_ENV', 'Job', 'QueueItem', 'cut_batch', 'Batcher',
+           'EngineFault', 'ServerMetrics', 'ServeSettings', 'check_api_key', 'resolve_settings', 'quote', 'HTTPError',
+           'error_body', 'check_inputs', 'served_name', 'warmup_shapes', 'default_max_connections', 'EmbeddingServer',
+           'neighbour_check', 'dumps', 'json_response', 'b64_rows', 'EmbedRequest', 'PredictRequest', 'TokenizeRequest',
+           'OpenAIEmbeddingRequest', 'public', 'replay_body', 'ClientGone', 'receive_by', 'Guard', 'create_app',
+           'BoundedHttp', 'bounded_protocol', 'check_setting_names', 'serve', 'api_key_from', 'serve_command',
+           'serve_table', 'serve_targets', 'hardening_table', 'faults_table']
 
 # %% ../nbs/05a_serve.ipynb #da69d9f1
 class Job:
@@ -119,7 +123,11 @@ class Batcher(Batcher):
         live = [it for it in self._items if not it.job.dead(now)]
         if self.metrics and len(live) < len(self._items): self.metrics.dropped.inc(len(self._items) - len(live))
         if not live: self._items = []; return [], 0
-        idx, L = cut_batch([it.n for it in live], self.max_batch_tokens, self.max_batch_size, self.min_fill)
+        B = self.max_batch_size
+        if live[0].i >= B:  # a large request's later inputs lead the queue: every request's first batch goes first
+            k = min(range(len(live)), key=lambda k: (live[k].i // B, live[k].job.queued))
+            live.insert(0, live.pop(k))
+        idx, L = cut_batch([it.n for it in live], self.max_batch_tokens, B, self.min_fill)
         chosen = set(idx)
         self._items = [it for k, it in enumerate(live) if k not in chosen]
         return [live[k] for k in idx], L
@@ -152,8 +160,9 @@ class Batcher(Batcher):
         try: y, b = engine._run_batch([it.ids for it in batch], L)
         except Exception as e:  # a fault of the engine (not of a client): fail the requests it touched, keep serving
             logging.getLogger("transformer_opt.serve").exception("a batch failed")
+            fault = EngineFault(f"{type(e).__name__}: {e}")
             for job in {it.job for it in batch}:
-                job.failed = True; job.loop.call_soon_threadsafe(_settle, job.future, e)
+                job.failed = True; job.loop.call_soon_threadsafe(_settle, job.future, fault)
             return
         dt = time.monotonic() - t0
         if self.metrics:
@@ -169,6 +178,9 @@ class Batcher(Batcher):
                 it.job.rows[it.i] = y[k]; it.job.left -= 1
                 if it.job.left == 0: done.append(it.job)
         for job in done: job.loop.call_soon_threadsafe(_settle, job.future, job)
+
+class EngineFault(Exception):
+    "The engine failed on a batch: the server's fault (500 for the requests in it), logged once, where it happened."
 
 def _settle(future, value):
     "On the event loop: resolve a request's future (unless its handler already gave up on it)."
@@ -186,6 +198,8 @@ class ServerMetrics:
         p = "transformer_opt"
         self.requests = Counter(f"{p}_requests", "HTTP requests answered", ["route", "status"], registry=r)
         self.failures = Counter(f"{p}_failures", "requests that failed, by kind", ["kind"], registry=r)
+        self.closed = Counter(f"{p}_connections_closed", "connections the server closed unasked: idle, slow, over the cap",
+                              ["reason"], registry=r)
         self.inputs = Counter(f"{p}_inputs", "inputs (texts) computed", registry=r)
         self.tokens = Counter(f"{p}_tokens", "real tokens computed (the padded ones: batch_tokens)", registry=r)
         self.truncated = Counter(f"{p}_truncated_inputs", "inputs truncated to the model's maximum length", registry=r)
@@ -224,8 +238,15 @@ class ServeSettings:
     max_input_chars: int = 65536           # characters in one input, checked before tokenizing
     payload_limit: int = 8 * 2**20         # bytes of a request body
     request_timeout: float = 60.0          # seconds before a queued request is dropped (503)
-    api_key: str | None = None             # with one, `Authorization: Bearer KEY` on every route but /health
+    api_key: str | None = None             # with one, `Authorization: Bearer KEY` on every route but /health and the docs
     cors_origins: tuple = ()               # origins allowed by CORS (none: no CORS headers)
+    max_connections: int | None = None     # open connections before new ones get 503 but for /health (None: from the file limit)
+    max_header_bytes: int = 32768          # bytes of a request line and its headers (431 past it)
+    max_headers: int = 100                 # header lines of a request (431 past it)
+    header_timeout: float = 10.0           # seconds from connecting (or the last answer) to the end of the headers
+    idle_timeout: float = 5.0              # seconds a connection may sit idle before its first byte or between requests
+    body_timeout: float = 30.0             # seconds to receive a body once the headers are in (408 past it)
+    drain_grace: float = 25.0              # seconds a drain gives the requests in flight before answering them 503
     sessions: int | None = None            # engine sessions fed from the queue, one thread each
     solo: bool | None = None               # CPU: a session with every core for a batch alone (None: with 1-thread sessions)
     threads: int | None = None             # intra-op threads of each session (CPU)
@@ -237,21 +258,31 @@ class ServeSettings:
     basis: str = ""                        # why the layout is what it is (filled by `resolve_settings`)
 
 # %% ../nbs/05a_serve.ipynb #04677f33
+def check_api_key(key) -> str:
+    "`key` if it can travel in an HTTP header as it is: printable ASCII, no spaces; else an `InputError` saying how to make one."
+    if not (isinstance(key, str) and key and all("!" <= ch <= "~" for ch in key)):
+        raise InputError("The API key must be printable ASCII without spaces (it travels in an HTTP header, and any other "
+                         "key could never match): make one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`.")
+    return key
+
 def resolve_settings(s:ServeSettings, # what the user asked for
                      device:str, # the device the engine runs on
                      cores:int|None=None, # CPU cores this process may use (default: `usable_cpus()`)
                     ) -> ServeSettings:
     "Fill what `s` leaves open from the device and the machine, and check every limit."
     cores = cores or s.cores or usable_cpus()
-    for k in ("max_concurrent_inputs", "max_client_batch", "max_input_chars", "payload_limit"): check_int(k, getattr(s, k))
-    if not (isinstance(s.request_timeout, (int, float)) and s.request_timeout > 0):
-        raise InputError(f"request_timeout must be a positive number of seconds, got {s.request_timeout!r}.")
+    for k in ("max_concurrent_inputs", "max_client_batch", "max_input_chars", "payload_limit", "max_header_bytes",
+              "max_headers"): check_int(k, getattr(s, k))
+    if s.max_connections is not None: check_int("max_connections", s.max_connections)
+    for k in ("request_timeout", "header_timeout", "idle_timeout", "body_timeout", "drain_grace"):
+        v = getattr(s, k)
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0):
+            raise InputError(f"{k} must be a positive number of seconds, got {v!r}.")
     if s.min_fill is not None and not (isinstance(s.min_fill, (int, float)) and 0 <= s.min_fill <= 1):
         raise InputError(f"min_fill must be between 0 and 1, got {s.min_fill!r}.")
     if not (isinstance(s.batch_wait, (int, float)) and 0 <= s.batch_wait < 1):
         raise InputError(f"batch_wait must be between 0 and 1 second, got {s.batch_wait!r}.")
-    if s.api_key is not None and not (isinstance(s.api_key, str) and s.api_key.strip()):
-        raise InputError("api_key must be a non-empty string (or None for no key).")
+    if s.api_key is not None: check_api_key(s.api_key)
     out = ServeSettings(**asdict(s))
     if device == "cuda":
         out.sessions, out.threads, out.solo = out.sessions or 1, None, False
@@ -272,15 +303,25 @@ def resolve_settings(s:ServeSettings, # what the user asked for
     return out
 
 # %% ../nbs/05a_serve.ipynb #b84f5822
+MAX_MESSAGE = 600  # characters of an error message: a backstop behind `quote`
+
+def quote(value, n:int=100) -> str:
+    "What a user sent, for an error message: its repr (escapes included), at most `n` characters of it."
+    s = value if isinstance(value, str) else str(value)
+    return repr(s[:n]) + (f" (the first {n} of {len(s):,} characters)" if len(s) > n else "")
+
 class HTTPError(Exception):
     "An answer other than 200: status, message and TEI's error type (`Validation`, `Overloaded`, `Unhealthy`, ...)."
     def __init__(self, status:int, message:str, error_type:str="Validation", kind:str|None=None, headers:dict|None=None):
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")  # JSON-safe, whatever was quoted
+        if len(message) > MAX_MESSAGE: message = message[:MAX_MESSAGE] + " [...]"
         super().__init__(message)
         self.status, self.message, self.error_type, self.headers = status, message, error_type, headers or {}
         self.kind = kind or error_type.lower()  # the failure's label in /metrics
 
-_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 413: "invalid_request_error",
-                 422: "invalid_request_error", 429: "rate_limit_exceeded", 503: "server_error", 500: "server_error"}
+_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 408: "invalid_request_error",
+                 413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_exceeded",
+                 431: "invalid_request_error", 503: "server_error", 500: "server_error"}
 
 def error_body(path:str, e:HTTPError) -> dict:
     "The error in the shape the route's clients expect: OpenAI's object on /v1, TEI's elsewhere."
@@ -311,6 +352,11 @@ def check_inputs(inputs, # what the request sent: a string or a list of strings
             raise HTTPError(422, f"{where(i)} has {len(t):,} characters; this server takes at most "
                             f"{settings.max_input_chars:,} per text (the model reads only the first tokens anyway): "
                             "shorten or split it.")
+        if not t.isascii():
+            try: t.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise HTTPError(422, f"{where(i)} is not valid Unicode: a lone surrogate ({t[e.start]!r}) at character "
+                                f"{e.start}. Send UTF-8 text (a JSON \\u escape of a surrogate must be one of a pair).") from None
     return texts
 
 # %% ../nbs/05a_serve.ipynb #258cb592
@@ -333,6 +379,19 @@ def _warm_rows(engine, b, L):
     return [row] * b
 
 # %% ../nbs/05a_serve.ipynb #ced34a1e
+def default_max_connections() -> tuple[int, int]:
+    "(cap, spare): 3/4 of the file descriptors this process has left, and half of the rest for /health past the cap."
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft == resource.RLIM_INFINITY or soft <= 0: soft = 1 << 20
+    except (ImportError, OSError, ValueError): soft = 1024  # no `resource` (Windows): a common default
+    try: used = len(os.listdir("/proc/self/fd"))
+    except OSError: used = 64
+    room = max(16, soft - used)
+    cap = max(8, min(10_000, room * 3 // 4))
+    return cap, max(4, (room - cap) // 2)
+
 class EmbeddingServer:
     "An engine folder behind HTTP: sessions, the batcher, the tokenizer's thread, metrics, and the phase it is in."
     def __init__(self,
@@ -351,6 +410,8 @@ class EmbeddingServer:
                                          session=SOLO_SESSION, **kw) if s.solo else None
         e = self.engine = self.engines[0]
         s.max_batch_tokens, s.max_batch_size = e.max_batch_tokens, e.max_batch_size
+        cap, self.spare_connections = default_max_connections()  # counted with the sessions' files open
+        if s.max_connections is None: s.max_connections = cap
         self.all_sessions = self.engines + ([self.solo] if self.solo else [])  # every session, for what applies to all
         for x in self.all_sessions: x.pooling = type(x.pooling)(x.pooling.mode, False)  # normalised per request
         self.normalizes_in_graph = e.pooled and e.spec.pooling.get("normalize", False)
@@ -359,6 +420,8 @@ class EmbeddingServer:
         self.inflight, self.batcher, self.tokenizer_pool, self.neighbour_cosine = 0, None, None, None
         self.shared = None  # a limit shared with other servers (Ray Serve replicas: `serve_ray.SharedAdmission`)
         self.watch_disconnect = True  # notice a client gone by reading the connection (Ray Serve cancels the request instead)
+        self.loop = None  # the event loop serving it (set when the app starts)
+        self.pending, self.reading, self.waiting = set(), set(), []  # jobs queued; tasks reading a body; parts waiting for room
 
 # %% ../nbs/05a_serve.ipynb #e65a551e
 def neighbour_check(engine:InferenceEngine, # an engine whose rows may depend on their batch mates (INT8)
@@ -400,9 +463,22 @@ class EmbeddingServer(EmbeddingServer):
             self.phase, self.problem = "failed", f"{type(e).__name__}: {e}"
             logging.getLogger("transformer_opt.serve").error("cannot serve: %s", self.problem)
 
+    def begin_drain(self):
+        "On the event loop, when asked to stop: refuse new work, cut off bodies still arriving, and set the grace's end."
+        if self.phase == "draining": return
+        self.phase = "draining"
+        for task in list(self.reading): task.cancel()  # a client still sending its body gets 503 and a closed connection
+        self.release(0)  # parts waiting for room see the phase and give up
+        asyncio.get_running_loop().call_later(max(0.0, self.settings.drain_grace - 1.0), self.expire)
+
+    def expire(self):
+        "The grace is over: what is still queued is answered 503 (a client can retry elsewhere), so the process can exit."
+        for job in list(self.pending):
+            job.cancelled = True; _settle(job.future, self.shutting_down())
+
     def stop(self):
         "After the last request is answered: stop the engine threads."
-        if self.batcher: self.batcher.close(timeout=self.settings.request_timeout)
+        if self.batcher: self.batcher.close(timeout=self.settings.drain_grace)
         if self.tokenizer_pool: self.tokenizer_pool.shutdown(wait=False)
 
 # %% ../nbs/05a_serve.ipynb #32374a71
@@ -414,16 +490,46 @@ class EmbeddingServer(EmbeddingServer):
             raise HTTPError(503, f"The server is not ready ({why}): retry shortly or elsewhere.", "Unhealthy",
                             headers={"Retry-After": "1"})
 
-    def admit(self, n:int):
-        "Count `n` inputs in flight, or refuse at once (429)."
+    @property
+    def part_size(self) -> int:
+        "Inputs of one part of a large request: a quarter of the in-flight limit."
+        return max(1, self.settings.max_concurrent_inputs // 4)
+
+    def has_room(self, n:int, part:bool=False) -> bool:
+        "Whether `n` more inputs fit: a small request may fill the limit, a large request's parts three quarters of it."
         lim = self.settings.max_concurrent_inputs
-        if self.inflight and self.inflight + n > lim:
-            raise HTTPError(429, f"The server has {self.inflight} inputs in flight and takes at most {lim}: retry "
-                            "shortly (or send fewer texts per request).", "Overloaded", headers={"Retry-After": "1"})
+        return self.inflight + n <= (lim - lim // 4 if part else lim)
+
+    def admit(self, n:int, part:bool=False):
+        "Count `n` inputs in flight, or refuse at once (429)."
+        if not self.has_room(n, part):
+            raise HTTPError(429, f"The server has {self.inflight} inputs in flight and takes at most "
+                            f"{self.settings.max_concurrent_inputs}: retry shortly (or send fewer texts per request).",
+                            "Overloaded", headers={"Retry-After": "1"})
+        self.inflight += n; self.metrics.inflight.set(self.inflight)
+
+    async def admit_later(self, n:int, deadline:float):
+        "A later part of an accepted request: wait for room (until `deadline`) rather than refuse."
+        while not self.has_room(n, True):
+            if self.phase != "ready": raise self.shutting_down()
+            if time.monotonic() >= deadline: raise self.overdue()
+            wake = asyncio.get_running_loop().create_future(); self.waiting.append(wake)
+            with contextlib.suppress(asyncio.TimeoutError): await asyncio.wait_for(wake, deadline - time.monotonic())
         self.inflight += n; self.metrics.inflight.set(self.inflight)
 
     def release(self, n:int):
         self.inflight -= n; self.metrics.inflight.set(self.inflight)
+        waiting, self.waiting = self.waiting, []
+        for w in waiting:
+            if not w.done(): w.set_result(None)
+
+    def overdue(self) -> HTTPError:
+        return HTTPError(503, f"The request waited past its deadline ({self.settings.request_timeout:g} s): the server "
+                         "is overloaded; retry later.", "Overloaded", "timeout")
+
+    def shutting_down(self) -> HTTPError:
+        return HTTPError(503, "The server is shutting down: send the request again (to another replica).", "Unhealthy",
+                         "shutdown", headers={"Retry-After": "1", "connection": "close"})
 
     def tokenize(self, texts:list, truncate:bool, prefix:str=""):
         "Token ids of each text (run on the tokenizer's thread); 422 for a text too long when `truncate` is false."
@@ -451,38 +557,56 @@ class EmbeddingServer(EmbeddingServer):
                        ) -> tuple[np.ndarray, int]:
         "Rows of `texts` in their order (pooled, not normalised) and the tokens they took, through the shared queue."
         self.check_ready()
-        self.admit(len(texts))
+        P, n = self.part_size, len(texts)
+        self.admit(min(n, P), n > P)
+        held, jobs, gone = min(n, P), [], None
         timing, shared = request.scope.setdefault("transformer_opt", {}), False
         try:
-            if self.shared: await self.shared.admit(len(texts)); shared = True  # the whole service's limit
+            if self.shared: await self.shared.admit(n); shared = True  # the whole service's limit
             loop, t0 = asyncio.get_running_loop(), time.monotonic()
             if sum(map(len, texts)) <= INLINE_TOKENIZE_CHARS: ids, truncated = self.tokenize(texts, truncate, prefix)
             else: ids, truncated = await loop.run_in_executor(self.tokenizer_pool, self.tokenize, texts, truncate, prefix)
             timing["tokenization"] = time.monotonic() - t0
             self.metrics.tokenize_s.observe(timing["tokenization"])
             if truncated: self.metrics.truncated.inc(truncated)
-            job = Job(ids, request.scope["transformer_opt_deadline"], loop)
-            self.batcher.submit(job)
-            gone = asyncio.ensure_future(_client_gone(request.receive)) if self.watch_disconnect else None
-            try: await asyncio.wait({job.future, gone} - {None}, timeout=max(0.0, job.deadline - time.monotonic()),
-                                    return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError: job.cancelled = True; raise  # Ray Serve cancels a request whose client left
-            finally:
-                if gone: gone.cancel()
-            if not job.future.done():
-                job.cancelled = True  # its inputs leave the queue at the next cut
-                if gone and gone.done(): raise HTTPError(499, "The client closed the connection.", "Cancelled", "client_gone")
-                raise HTTPError(503, f"The request waited past its deadline ({self.settings.request_timeout:g} s): "
-                                "the server is overloaded; retry later.", "Overloaded", "timeout")
-            job.future.result()  # an engine fault raises here (500)
-            if job.started is not None:
-                timing["queue"], timing["inference"] = job.started - job.queued, job.inference
+            deadline = request.scope["transformer_opt_deadline"]
+            if self.watch_disconnect: gone = asyncio.ensure_future(_client_gone(request.receive))
+            for k, a in enumerate(range(0, n, P)):  # one part unless the request is large
+                part = ids[a:a + P]
+                if k >= 2:  # two parts in flight at most: wait for the one before the last, and free its room
+                    done = jobs[k - 2]; await self.wait_for(done, gone); self.release(len(done.ids)); held -= len(done.ids)
+                if k: await self.admit_later(len(part), deadline); held += len(part)
+                jobs.append(self.submit(Job(part, deadline, loop)))
+            for job in jobs[-2:]: await self.wait_for(job, gone)
+            if jobs[0].started is not None:
+                timing["queue"], timing["inference"] = jobs[0].started - jobs[0].queued, sum(j.inference for j in jobs)
                 self.metrics.queue_s.observe(timing["queue"])
             timing["tokens"] = sum(map(len, ids))
-            return job.rows, timing["tokens"]
+            return (jobs[0].rows if len(jobs) == 1 else np.concatenate([j.rows for j in jobs])), timing["tokens"]
         finally:
-            self.release(len(texts))
-            if shared: self.shared.release(len(texts))
+            if gone: gone.cancel()
+            for job in jobs:
+                self.pending.discard(job)
+                if not job.future.done(): job.cancelled = True  # its inputs leave the queue at the next cut
+                elif not job.future.cancelled(): job.future.exception()  # seen: a later part's fault is not logged as lost
+            self.release(held)
+            if shared: self.shared.release(n)
+
+    def submit(self, job:Job) -> Job:
+        "Queue `job` (and remember it until it is answered, for the drain's deadline)."
+        self.pending.add(job); self.batcher.submit(job)
+        return job
+
+    async def wait_for(self, job:Job, gone:asyncio.Future|None):
+        "Until `job`'s rows are in; 499 if the client left first, 503 past the deadline, the engine's fault as it is."
+        try: await asyncio.wait({job.future, gone} - {None}, timeout=max(0.0, job.deadline - time.monotonic()),
+                                return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError: job.cancelled = True; raise  # Ray Serve cancels a request whose client left
+        if not job.future.done():
+            job.cancelled = True
+            if gone and gone.done(): raise HTTPError(499, "The client closed the connection.", "Cancelled", "client_gone")
+            raise self.overdue()
+        job.future.result()  # an engine fault (500) or the drain's 503 raises here
 
 # %% ../nbs/05a_serve.ipynb #bb22b2d6
 class EmbeddingServer(EmbeddingServer):
@@ -542,13 +666,18 @@ class OpenAIEmbeddingRequest(BaseModel):
     dimensions: int | None = None
 
 # %% ../nbs/05a_serve.ipynb #4e023fa9
+def _prompt(srv:EmbeddingServer, name:str|None) -> str:
+    "The named prompt's text (or the folder's default), or 422 quoting at most 100 characters of the name."
+    if name is not None and name not in srv.engine.spec.prompts:
+        raise HTTPError(422, f"Unknown prompt_name {quote(name)}: this model has {sorted(srv.engine.spec.prompts) or 'no prompts'}.")
+    try: return srv.engine._prefix(name, None)
+    except InputError as e: raise HTTPError(422, str(e)) from None
+
 def _embed_routes(app:FastAPI, srv:EmbeddingServer):
     @app.post("/embed", summary="Embeddings of one text or a list (TEI)")
     async def embed(req:EmbedRequest, request:Request):
         texts = check_inputs(req.inputs, srv.settings)
-        try: prefix = srv.engine._prefix(req.prompt_name, None)
-        except InputError as e: raise HTTPError(422, str(e)) from None
-        rows, _ = await srv.run_texts(request, texts, req.truncate, prefix)
+        rows, _ = await srv.run_texts(request, texts, req.truncate, _prompt(srv, req.prompt_name))
         rows = srv.finish(rows, req.normalize, req.dimensions)
         return json_response(rows)
 
@@ -556,8 +685,8 @@ def _embed_routes(app:FastAPI, srv:EmbeddingServer):
     async def openai_embeddings(req:OpenAIEmbeddingRequest, request:Request):
         texts = check_inputs(req.input, srv.settings, "input")
         if req.encoding_format not in ("float", "base64"):
-            raise HTTPError(422, f"encoding_format must be 'float' or 'base64', got {req.encoding_format!r}.")
-        rows, tokens = await srv.run_texts(request, texts, True, srv.engine._prefix(None, None))
+            raise HTTPError(422, f"encoding_format must be 'float' or 'base64', got {quote(req.encoding_format)}.")
+        rows, tokens = await srv.run_texts(request, texts, True, _prompt(srv, None))
         rows = srv.finish(rows, True, req.dimensions)
         emb = b64_rows(rows) if req.encoding_format == "base64" else rows
         return json_response({"object": "list", "model": srv.name, "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
@@ -577,15 +706,12 @@ def _other_routes(app:FastAPI, srv:EmbeddingServer):
         return json_response(out[0] if isinstance(req.inputs, str) else out)
 
     @app.post("/tokenize", summary="Tokens of one text or a list (TEI)")
-    async def tokenize(req:TokenizeRequest):
-        srv.check_ready()
+    async def tokenize(req:TokenizeRequest, request:Request):
         texts = check_inputs(req.inputs, srv.settings)
-        encs = await asyncio.get_running_loop().run_in_executor(
-            srv.tokenizer_pool, lambda: srv.engine.tokenizer.encode_batch(texts, add_special_tokens=req.add_special_tokens))
-        return json_response([[{"id": i, "text": t[a:b] if not sp else tok, "special": bool(sp), "start": a, "stop": b}
-                               for i, tok, sp, (a, b) in zip(e.ids, e.tokens, e.special_tokens_mask, e.offsets)]
-                              for t, e in zip(texts, encs)])
+        body = await srv.run_tokenize(request, texts, req.add_special_tokens)
+        return Response(body, media_type="application/json")
 
+    @app.head("/health", include_in_schema=False)  # what some probes send
     @app.get("/health", summary="200 when ready; 503 while starting, draining or failed")
     async def health():
         body = {"status": srv.phase, "model": srv.name} | ({"problem": srv.problem} if srv.problem else {})
@@ -598,12 +724,23 @@ def _other_routes(app:FastAPI, srv:EmbeddingServer):
     async def metrics(): return Response(srv.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 # %% ../nbs/05a_serve.ipynb #8d473b44
+_ABSOLUTE = re.compile(r"^(/|~|\\\\|[A-Za-z]:[\\/])")
+
+def public(value):
+    "`value` with each absolute path cut to its last part: what /info shows of the folders of the machine that built it."
+    if isinstance(value, dict): return {k: public(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)): return [public(v) for v in value]
+    if isinstance(value, str) and _ABSOLUTE.match(value): return re.split(r"[\\/]", value.rstrip("/\\"))[-1]
+    return value
+
 class EmbeddingServer(EmbeddingServer):
     def info(self) -> dict:
         "What `/info` says: the model, how it runs, its limits and how it batches, and where the folder came from."
         e, s = self.engine, self.settings
-        limits = {k: getattr(s, k) for k in ("max_concurrent_inputs", "max_client_batch", "max_input_chars",
-                                             "payload_limit", "request_timeout")}
+        limits = {k: getattr(s, k) for k in ("max_concurrent_inputs", "max_client_batch", "max_input_chars", "payload_limit",
+                                             "request_timeout", "max_connections", "max_header_bytes", "max_headers",
+                                             "header_timeout", "idle_timeout", "body_timeout", "drain_grace")}
+        limits["part_size"] = self.part_size
         return dict(model=self.name, version=__version__, task=e.task, precision=e.precision, device=e.device,
                     dim=e.dim, max_length=e.max_length, dimensions=e.spec.dimensions, prompts=sorted(e.spec.prompts),
                     pooling=dict(mode=e.pooling.mode, in_graph=e.pooled), labels=e.spec.labels,
@@ -612,7 +749,26 @@ class EmbeddingServer(EmbeddingServer):
                                   batch_wait=s.batch_wait, min_fill=s.min_fill, sessions=s.sessions, threads_per_session=s.threads,
                                   solo_threads=s.threads * s.sessions if self.solo else None,
                                   tokenization_threads=1, buckets=e.buckets, basis=s.basis),
-                    phase=self.phase, gate=e.spec.gate, int8_neighbour_cosine=self.neighbour_cosine, provenance=e.spec.provenance)
+                    phase=self.phase, gate=e.spec.gate, int8_neighbour_cosine=self.neighbour_cosine,
+                    provenance=public(e.spec.provenance))
+
+    async def run_tokenize(self, request:Request, texts:list, add_special_tokens:bool=True) -> bytes:
+        "TEI's /tokenize answer, admitted and timed like any request; built and serialised on the tokenizer's thread."
+        self.check_ready()
+        n = min(len(texts), self.part_size)
+        self.admit(n, len(texts) > n)
+        try:
+            work = asyncio.get_running_loop().run_in_executor(self.tokenizer_pool, self.tokens_json, texts, add_special_tokens)
+            left = request.scope["transformer_opt_deadline"] - time.monotonic()
+            try: return await asyncio.wait_for(work, max(0.0, left))
+            except asyncio.TimeoutError: raise self.overdue() from None
+        finally: self.release(n)
+
+    def tokens_json(self, texts:list, add_special_tokens:bool=True) -> bytes:
+        encs = self.engine.tokenizer.encode_batch(texts, add_special_tokens=add_special_tokens)
+        return dumps([[{"id": i, "text": t[a:b] if not sp else tok, "special": bool(sp), "start": a, "stop": b}
+                       for i, tok, sp, (a, b) in zip(e.ids, e.tokens, e.special_tokens_mask, e.offsets)]
+                      for t, e in zip(texts, encs)])
 
 # %% ../nbs/05a_serve.ipynb #70babef6
 def replay_body(body:bytes, # the request's body, read already
@@ -628,8 +784,15 @@ def replay_body(body:bytes, # the request's body, read already
         return {"type": "http.request", "body": body, "more_body": more}
     return rcv
 
+class ClientGone(Exception): "The client closed its connection before the answer."
+
+async def receive_by(receive, seconds:float):
+    "The next ASGI message, or `asyncio.TimeoutError` after `seconds` (no task per call where `asyncio.timeout` exists: 3.11+)."
+    if not hasattr(asyncio, "timeout"): return await asyncio.wait_for(receive(), seconds)
+    async with asyncio.timeout(seconds): return await receive()
+
 class Guard:
-    "ASGI middleware: API key, payload limit, deadline, timing headers and request metrics for every HTTP request."
+    "ASGI middleware: API key, payload limit, body deadline, timing headers, metrics and the 500 of every HTTP request."
     def __init__(self, app, srv:EmbeddingServer): self.app, self.srv = app, srv
 
     async def __call__(self, scope, receive, send):
@@ -649,9 +812,20 @@ class Guard:
             await send(msg)
         try:
             problem = self.check_key(scope) or self.check_size(scope)
-            body = None if problem else await self.read_body(receive)
-            if body is None: await self.refuse(scope, send_timed, problem or self.too_large())
-            else: await self.app(scope, self.replay(body, receive), send_timed)
+            if problem: raise problem
+            body = await self.read_body(t0, receive)
+            await self.app(scope, replay_body(body, receive), send_timed)
+        except ClientGone: timing["failure"] = "client_gone"
+        except HTTPError as e:
+            if "code" not in status: await self.refuse(scope, send_timed, e)
+        except Exception as e:  # a bug, or the engine's fault: a JSON 500 through this door, logged once
+            if not isinstance(e, EngineFault):
+                logging.getLogger("transformer_opt.serve").exception("internal error on %s", path)
+            timing["failure"] = "engine" if isinstance(e, EngineFault) else "internal"
+            if "code" not in status:
+                what = "The engine failed on this request's batch" if isinstance(e, EngineFault) else "Internal error"
+                await self.refuse(scope, send_timed, HTTPError(500, f"{what} ({type(e).__name__}): see the server's log.",
+                                                               "Backend", timing["failure"]))
         finally:
             name = path if path in ROUTES else "other"
             code = status.get("code", 499)
@@ -662,13 +836,14 @@ class Guard:
 
 # %% ../nbs/05a_serve.ipynb #0939ec74
 ROUTES = ("/embed", "/predict", "/tokenize", "/v1/embeddings", "/health", "/info", "/metrics", "/docs", "/openapi.json")
+OPEN_ROUTES = ("/health", "/docs", "/openapi.json")  # no key: load balancers' probes, and the docs a browser loads
 
 class Guard(Guard):
     def check_key(self, scope) -> HTTPError | None:
-        key = self.srv.settings.api_key
-        if key is None or scope["path"] == "/health": return None
-        got = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        if hmac.compare_digest(got.encode(), f"Bearer {key}".encode()): return None
+        key, path = self.srv.settings.api_key, scope["path"]
+        if key is None or path in OPEN_ROUTES or path.startswith("/docs/"): return None
+        scheme, _, token = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), key.encode()): return None
         return HTTPError(401, "Missing or wrong API key: send the header `Authorization: Bearer KEY`.", "Unauthorized",
                          headers={"WWW-Authenticate": "Bearer"})
 
@@ -679,19 +854,30 @@ class Guard(Guard):
 
     def too_large(self) -> HTTPError:
         return HTTPError(413, f"The request body is larger than this server's limit of {self.srv.settings.payload_limit:,} "
-                         "bytes: send fewer or shorter texts per request.", "Validation", "too_large")
+                         "bytes: send fewer or shorter texts per request.", "Validation", "too_large",
+                         headers={"connection": "close"})
 
-    async def read_body(self, receive) -> bytes | None:
-        "The whole body, counted as it arrives; None as soon as it passes the limit (or the client leaves)."
-        parts, seen = [], 0
-        while True:
-            msg = await receive()
-            if msg["type"] != "http.request": return None
-            parts.append(msg.get("body", b"")); seen += len(parts[-1])
-            if seen > self.srv.settings.payload_limit: return None
-            if not msg.get("more_body"): return b"".join(parts)
-
-    def replay(self, body:bytes, receive): return replay_body(body, receive)
+    async def read_body(self, t0:float, receive) -> bytes:
+        "The whole body, counted as it arrives, by its deadline; 413, 408, 503 (a drain began) or `ClientGone` else."
+        s, task = self.srv.settings, asyncio.current_task()
+        deadline, parts, seen = t0 + min(s.body_timeout, s.request_timeout), [], 0
+        self.srv.reading.add(task)
+        try:
+            while True:
+                try: msg = await receive_by(receive, max(0.0, deadline - time.monotonic()))
+                except asyncio.TimeoutError:
+                    raise HTTPError(408, f"The request body did not arrive within {min(s.body_timeout, s.request_timeout):g} s "
+                                    "of its headers: send it at once.", "Timeout", "slow_client",
+                                    headers={"connection": "close"}) from None
+                if msg["type"] != "http.request": raise ClientGone()
+                parts.append(msg.get("body", b"")); seen += len(parts[-1])
+                if seen > s.payload_limit: raise self.too_large()
+                if not msg.get("more_body"): return b"".join(parts)
+        except asyncio.CancelledError:
+            if self.srv.phase != "draining": raise
+            if hasattr(task, "uncancel"): task.uncancel()  # the drain's cancel, answered here (Python 3.11+ counts them)
+            raise self.srv.shutting_down() from None
+        finally: self.srv.reading.discard(task)
 
     async def refuse(self, scope, send, e:HTTPError):
         scope.setdefault("transformer_opt", {})["failure"] = e.kind
@@ -710,6 +896,7 @@ def _validation_message(exc:RequestValidationError) -> str:
     return f"{where(e.get('loc', ()))}: {e['msg']}"
 
 def _error_handlers(app:FastAPI, srv:EmbeddingServer):
+    "Client mistakes in the route's error shape (internal errors are the `Guard`'s: it answers them, and counts them)."
     def answer(request, e:HTTPError):
         request.scope.setdefault("transformer_opt", {})["failure"] = e.kind
         return json_response(error_body(request.url.path, e), e.status, e.headers)
@@ -721,12 +908,17 @@ def _error_handlers(app:FastAPI, srv:EmbeddingServer):
     async def starlette_error(request, e):
         kind = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code)
         return answer(request, HTTPError(e.status_code, str(e.detail), "Validation" if e.status_code < 500 else "Backend", kind))
-    @app.exception_handler(Exception)
-    async def internal(request, e):
-        logging.getLogger("transformer_opt.serve").exception("internal error on %s", request.url.path)
-        return answer(request, HTTPError(500, f"Internal error ({type(e).__name__}): see the server's log.", "Backend", "internal"))
 
 # %% ../nbs/05a_serve.ipynb #8fc7a985
+def _bearer_schema(app:FastAPI):
+    "The OpenAPI schema with the Bearer scheme declared, so that Swagger UI's Authorize button sends the key."
+    def openapi():
+        schema = FastAPI.openapi(app)
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+        schema["security"] = [{"bearer": []}]
+        return schema
+    return openapi
+
 def create_app(folder, # an engine folder, or an `EmbeddingServer`
                settings:ServeSettings|None=None, # limits and layout (None: the defaults)
                **kwargs, # or the settings themselves: max_batch_tokens=..., api_key=...
@@ -735,28 +927,142 @@ def create_app(folder, # an engine folder, or an `EmbeddingServer`
     srv = folder if isinstance(folder, EmbeddingServer) else EmbeddingServer(folder, settings or ServeSettings(**kwargs))
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        srv.loop = asyncio.get_running_loop()
         if srv.phase != "ready": threading.Thread(target=srv.start, name="warmup", daemon=True).start()  # a replica: started
         yield
         srv.phase = "draining"
         await asyncio.get_running_loop().run_in_executor(None, srv.stop)
-    app = FastAPI(title=f"transformer-opt: {srv.name}", version=__version__, lifespan=lifespan,
-                  description="Embeddings (TEI and OpenAI routes) from an optimized engine folder, batched across requests.")
+    app = FastAPIOffline(title=f"transformer-opt: {srv.name}", version=__version__, lifespan=lifespan, redoc_url=None,
+                         static_url="/docs/assets", redirect_slashes=False,
+                         description="Embeddings (TEI and OpenAI routes) from an optimized engine folder, batched across requests.")
     app.state.server = srv
     _embed_routes(app, srv); _other_routes(app, srv); _error_handlers(app, srv)
+    if srv.settings.api_key is not None: app.openapi = _bearer_schema(app)
     app.add_middleware(Guard, srv=srv)
     if srv.settings.cors_origins:  # outside the guard: a browser's preflight carries no API key
         app.add_middleware(CORSMiddleware, allow_origins=list(srv.settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
     return app
 
-# %% ../nbs/05a_serve.ipynb #85b4bd6e
+# %% ../nbs/05a_serve.ipynb #0e5b2506
+class _Refused(Exception): "Stops the HTTP parser: the connection is answered and closed (see `BoundedHttp._refusal`)."
+
+class BoundedHttp(HttpToolsProtocol):
+    "uvicorn's httptools protocol with each request's head bounded in bytes, lines and time, and open connections capped."
+    srv = None  # the `EmbeddingServer` whose settings and metrics apply (set by `bounded_protocol`)
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        s, n = self.srv.settings, len(self.connections)
+        self._head_open, self._head_bytes, self._timer, self._refusal = True, 0, None, None
+        self._over = n > s.max_connections
+        if self._over and self.srv.connection_cap(n): transport.abort(); return  # past the spare too: no room at all
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._idle)  # silent from the start
+        self._arm(min(1.0, s.header_timeout) if self._over else s.header_timeout)
+
+    def _arm(self, seconds:float):
+        if self._timer: self._timer.cancel()
+        self._timer = self.loop.call_later(seconds, self._late)
+
+    def _idle(self):
+        if not self.transport.is_closing(): self.srv.metrics.closed.labels("idle").inc()
+        self.timeout_keep_alive_handler()
+
+    def _late(self):
+        "The head's deadline passed: 408 for one begun, else just close (an idle connection, or one over the cap)."
+        self._timer = None
+        if not self._head_open or self.transport.is_closing(): return
+        if self._head_bytes: self._refuse(408, "The request's headers did not arrive in time: send them at once.", "slow_headers")
+        else: self.srv.metrics.closed.labels("over_cap" if self._over else "idle").inc(); self.transport.close()
+
+    def data_received(self, data:bytes):
+        self._unset_keepalive_if_required()
+        try: self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade: self._unsupported_upgrade_warning()
+        except httptools.HttpParserError:
+            if self._refusal: self._refuse(*self._refusal)
+            else: self.logger.warning("Invalid HTTP request received."); self._refuse(400, "The request is not valid HTTP/1.1.", "bad_http")
+            return
+        if self._head_open and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > self.srv.settings.max_header_bytes: self._refuse(*self._too_large())
+
+    def _too_large(self):
+        return (431, f"The request's headers are larger than this server's {self.srv.settings.max_header_bytes:,} bytes: "
+                "send fewer or shorter headers.", "header_too_large")
+
+# %% ../nbs/05a_serve.ipynb #e8bccfac
+class BoundedHttp(BoundedHttp):
+    def on_message_begin(self):
+        super().on_message_begin()
+        self._head_open, self._head_bytes = True, 0
+
+    def on_header(self, name:bytes, value:bytes):
+        super().on_header(name, value)
+        if len(self.headers) > self.srv.settings.max_headers:
+            self._refusal = (431, f"The request has more than this server's {self.srv.settings.max_headers} header lines: "
+                             "send fewer.", "header_too_large")
+            raise _Refused()
+
+    def on_headers_complete(self):
+        self._head_open = False
+        if self._timer: self._timer.cancel(); self._timer = None
+        if len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers) > self.srv.settings.max_header_bytes:
+            self._refusal = self._too_large(); raise _Refused()  # a head that arrived whole, in one read
+        if self._over and httptools.parse_url(self.url).path != b"/health":
+            self._refusal = (503, "The server has as many connections open as it takes: retry shortly.", "connection_cap")
+            raise _Refused()
+        super().on_headers_complete()
+        if self._over and self.cycle is not None: self.cycle.keep_alive = False
+
+    def on_response_complete(self):
+        super().on_response_complete()
+        if self.timeout_keep_alive_task is not None:  # idle until the next request: its head has the same deadline
+            self._head_open, self._head_bytes = True, 0
+            self._arm(self.srv.settings.header_timeout)
+
+    def connection_lost(self, exc):
+        if self._timer: self._timer.cancel(); self._timer = None
+        super().connection_lost(exc)
+
+    def _refuse(self, status:int, message:str, kind:str):
+        "Answer `status` with a JSON error in TEI's shape, close the connection, and count it."
+        self._refusal, self._head_open = None, False
+        if self._timer: self._timer.cancel(); self._timer = None
+        if self.transport.is_closing(): return
+        body = dumps({"error": message, "error_type": "Overloaded" if status == 503 else "Validation"})
+        self.transport.write(b"".join([STATUS_LINE[status], b"content-type: application/json\r\n",
+                                       b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body]))
+        self.transport.close()
+        self.srv.metrics.requests.labels("other", str(status)).inc(); self.srv.metrics.failures.labels(kind).inc()
+        self.srv.metrics.closed.labels(kind).inc()
+
+def bounded_protocol(srv:EmbeddingServer) -> type:
+    "`BoundedHttp` bound to `srv` (uvicorn makes one protocol object per connection from the class it is given)."
+    return type("BoundedHttp", (BoundedHttp,), {"srv": srv})
+
+class EmbeddingServer(EmbeddingServer):
+    def connection_cap(self, n:int) -> bool:
+        "A connection past the cap: log it (at most every 10 s), count it; True when past the spare too (close it)."
+        now, s = time.monotonic(), self.settings
+        if now - getattr(self, "_cap_logged", -1e9) > 10:
+            self._cap_logged = now
+            logging.getLogger("transformer_opt.serve").warning(
+                "connection cap reached: %d connections open, max_connections=%d. New connections get 503 but for /health; "
+                "raise --max-connections (and the file limit, `ulimit -n`), or put a proxy in front.", n, s.max_connections)
+        past = n > s.max_connections + self.spare_connections
+        if past: self.metrics.closed.labels("over_cap").inc()
+        return past
+
+# %% ../nbs/05a_serve.ipynb #c238eb6a
 class _DrainingServer(uvicorn.Server):
-    "uvicorn's server, which on SIGTERM/SIGINT first marks the app draining, and exits normally afterwards."
+    "uvicorn's server, which on SIGTERM/SIGINT first drains the app (`EmbeddingServer.begin_drain`), and exits 0."
     def __init__(self, config, srv:EmbeddingServer):
         super().__init__(config); self.srv = srv
 
     def handle_exit(self, sig, frame):
-        self.srv.phase = "draining"
+        if self.srv.loop: self.srv.loop.call_soon_threadsafe(self.srv.begin_drain)
+        else: self.srv.phase = "draining"
         super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
@@ -782,22 +1088,43 @@ def serve(folder, # an engine folder
     check_int("port", port, 0, 65535)
     check_setting_names(settings)
     srv = EmbeddingServer(folder, ServeSettings(**settings))  # a bad folder or setting stops here, before binding
-    app = create_app(srv)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                            timeout_graceful_shutdown=srv.settings.request_timeout, limit_concurrency=None)
-    logging.getLogger("transformer_opt.serve").info("serving %s on http://%s:%d", srv.name, host, port)
+    s, app = srv.settings, create_app(srv)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, http=bounded_protocol(srv),
+                            ws="none", timeout_keep_alive=s.idle_timeout, timeout_graceful_shutdown=s.drain_grace + 2,
+                            limit_concurrency=None)
+    logging.getLogger("transformer_opt.serve").info("serving %s on http://%s:%d (at most %d connections)", srv.name, host,
+                                                    port, s.max_connections)
     _DrainingServer(config, srv).run()
 
 # %% ../nbs/05a_serve.ipynb #544dee4d
 SERVE_FLAGS = ("max_batch_tokens", "max_batch_size", "max_concurrent_inputs", "max_client_batch", "max_input_chars",
-               "payload_limit", "request_timeout", "api_key", "sessions", "threads", "solo", "batch_wait", "min_fill", "model_name", "device")
+               "payload_limit", "request_timeout", "api_key", "sessions", "threads", "solo", "batch_wait", "min_fill", "model_name",
+               "device", "max_connections", "max_header_bytes", "max_headers", "header_timeout", "idle_timeout", "body_timeout",
+               "drain_grace")
 
 RAY_ONLY_FLAGS = ("replicas", "autoscale", "ray_address", "threads_per_replica", "gpus_per_replica", "ingress", "ray_batching")
+API_KEY_ENV = "TRANSFORMER_OPT_API_KEY"
+
+def api_key_from(args) -> str | None:
+    "The key from `--api-key`, `--api-key-file` or the environment (`TRANSFORMER_OPT_API_KEY`), checked; None without one."
+    given = [k for k in ("api_key", "api_key_file") if getattr(args, k, None)]
+    if len(given) > 1: raise InputError("Pass --api-key or --api-key-file, not both.")
+    if getattr(args, "api_key_file", None):
+        try: key = Path(args.api_key_file).read_text().strip()
+        except OSError as e: raise InputError(f"Cannot read the API key file {args.api_key_file}: {e.strerror}.") from None
+        if not key: raise InputError(f"The API key file {args.api_key_file} is empty.")
+    elif getattr(args, "api_key", None):
+        key = args.api_key
+        logging.getLogger("transformer_opt.serve").warning(
+            "the API key is on the command line, where other users see it (`ps`): prefer --api-key-file or %s", API_KEY_ENV)
+    else: key = os.environ.get(API_KEY_ENV) or None
+    return None if key is None else check_api_key(key)
 
 def serve_command(args) -> int:
     "`transformer-opt serve DIR ...`."
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     kw = {k: getattr(args, k) for k in SERVE_FLAGS if getattr(args, k, None) is not None}
+    kw["api_key"] = api_key_from(args)
     if getattr(args, "batch_wait_ms", None): kw["batch_wait"] = args.batch_wait_ms / 1000
     kw["cors_origins"] = tuple(args.cors_origin or ())
     if getattr(args, "ray", False):
@@ -867,3 +1194,30 @@ def serve_targets(res:dict) -> list[tuple[str, str, bool]]:
                     f"{sk['requests']:,} requests, {n} errors; RSS {sk['rss_mib']['first']:.0f} -> {sk['rss_mib']['last']:.0f} "
                     f"MiB ({g:+.1f}%)", n == 0 and g is not None and g < 10))
     return out
+
+# %% ../nbs/05a_serve.ipynb #c6b1c96e
+def hardening_table(res:dict) -> str:
+    "Before and after in one run (`tools/serve_bench.py --baseline REV`): requests/s and latency per server and point."
+    rows = [f"{'server':18s} {'c=1 req/s (p50)':>18s} {'c=32 req/s (p99)':>19s} {'c=128 req/s (p99)':>20s} {'32/req c=4 texts/s':>19s}"]
+    for name, s in res["servers"].items():
+        def cell(c, q):
+            p = _point(s, "closed", 1, c)
+            return f"{p['requests_per_s']:.0f} ({p['latency_ms'][q]:,.1f} ms)" if p else "-"
+        b = _point(s, "closed", 32)
+        bt = f"{b['texts_per_s']:.0f}" if b else "-"
+        rows.append(f"{name:18s} {cell(1, 'p50'):>18s} {cell(32, 'p99'):>19s} {cell(128, 'p99'):>20s} {bt:>19s}")
+    return "\n".join(rows)
+
+def faults_table(res:dict) -> str:
+    "The fault mode (`tools/serve_faults.py`): per server and abuse, what normal clients and /health saw, and the abuser's outcome."
+    rows = [f"{'server':13s} {'abuse':16s} {'normal: req':>11s} {'errors':>7s} {'p99 ms':>8s} {'health fail/max ms':>19s} "
+            f"{'RSS MiB':>8s} {'fds':>4s}  abuser"]
+    for name, s in res["servers"].items():
+        for fault, f in s.get("faults", {}).items():
+            n, h, sv = f["normal"], f["health"], f["server"]
+            p99 = f"{n['latency_ms']['p99']:,.0f}" if (n.get("latency_ms") or {}).get("p99") is not None else "-"
+            hmax = f"{h['latency_ms']['max']:,.0f}" if (h.get("latency_ms") or {}).get("max") is not None else "-"
+            rows.append(f"{name:13s} {fault:16s} {n['requests']:>11,d} {sum(n['errors'].values()):>7,d} "
+                        f"{p99:>8s} {h['failures']:>7d} / {hmax:>7s} "
+                        f"{sv['rss_mib_peak']:>8.0f} {sv['fds_peak']:>4d}  {f['abuser'].get('summary', '')[:70]}")
+    return "\n".join(rows)

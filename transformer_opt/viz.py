@@ -30,7 +30,8 @@ def committed_results(root=".") -> Path:
 ENGINE_COLORS = {"pytorch-fp32": "#555555", "pytorch-fp16": "#999999", "torch-compile-fp16": "#bcbd22",
                  "torch-compile-max-autotune-fp16": "#8c6d31",
                  "ort-fp32": "#9ecae1", "ort-fp32-fused": "#3182bd", "ort-fp16-plain": "#fdae6b",
-                 "ort-fp16-fused": "#e6550d", "ort-fp16-fused-cudagraph": "#a50f15", "ort-int8": "#31a354"}
+                 "ort-fp16-fused": "#e6550d", "ort-fp16-fused-cudagraph": "#a50f15", "ort-int8": "#31a354",
+                 "openvino-bf16": "#756bb1"}
 assert set(ENGINE_COLORS) == set(ENGINES)
 
 def _subtitle(meta, seq_len=None):
@@ -179,7 +180,8 @@ def plot_all(res, # a `BenchResult`
     return paths
 
 # %% ../nbs/07_viz.ipynb #507df964
-CORPUS_COLORS = {"sentence-transformers": "#555555", "onnx-padded": "#9ecae1", "engine-fp32": "#3182bd", "engine": "#31a354"}
+CORPUS_COLORS = {"sentence-transformers": "#555555", "sentence-transformers-bf16": "#999999", "openvino-bf16": "#756bb1",
+                 "onnx-padded": "#9ecae1", "engine-fp32": "#3182bd", "engine": "#31a354"}
 
 def plot_corpus(res:BenchResult, # a corpus `BenchResult` (`corpus_benchmark`)
                 path=None, # the .png to write (None: only return the figure)
