@@ -590,7 +590,7 @@ def _sentence_transformer(tk, dev, max_length):
     st.max_seq_length = max_length
     return st.half() if dev == "cuda" else st
 
-def _st_run(name, tk, texts, lengths, dev, max_length, st_ref):
+def _st_run(name, tk, texts, lengths, dev, max_length):
     "One sentence-transformers row: FP32 (the reference), or BF16 weights on the CPU."
     st = _sentence_transformer(tk, dev, max_length)
     if name.endswith("-bf16"): st = st.to(torch.bfloat16)
@@ -660,7 +660,7 @@ def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_s
     "One corpus engine's row, and its embeddings (sentence-transformers' are the reference of the others)."
     real = np.minimum(lengths, max_length).sum()
     if name.startswith("sentence-transformers"):
-        precision, emb, seconds, computed = _st_run(name, tk, texts, lengths, dev, max_length, ref)
+        precision, emb, seconds, computed = _st_run(name, tk, texts, lengths, dev, max_length)
         first = ref is None  # FP32 (or CUDA's FP16) is the reference of every other row, itself included
         return _corpus_row(name, precision, texts, real, computed, seconds, emb, emb if first else ref,
                            seconds if first else st_seconds), emb
