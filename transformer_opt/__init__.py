@@ -2,6 +2,7 @@
 
 Modules:
 
+- `transformer_opt.batcher`: The inputs of all concurrent requests in one queue, cut into length-matched batches under a token budget and run on the engine's sessions through its public batch interface; and the metrics the server exposes.
 - `transformer_opt.bench`: Latency percentiles, throughput, speedup, memory and accuracy per engine, batch size and sequence length, with the method written down next to every number; and the toolkit's one-call analysis.
 - `transformer_opt.build`: From a model (hub id, local or sentence-transformers folder, architecture) to a self-contained engine folder: optimized and gated for the device, with everything of a sentence-transformers folder that changes the vectors, and its provenance.
 - `transformer_opt.cli`: `transformer-opt analyze MODEL` measures every engine (fixed shapes, or a real corpus); `transformer-opt run MODEL` encodes your own texts from a file.

@@ -670,8 +670,8 @@ def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_s
         t0 = time.perf_counter(); emb, computed = _padded_run(eng.path, tk, texts, dev, max_length, pooling)
         seconds = time.perf_counter() - t0
     else:
-        emb = eng.encode(texts)
-        seconds, real, computed = eng.report.seconds, eng.report.real_tokens, eng.report.padded_tokens
+        emb, _, rep = eng.encoded(texts)
+        seconds, real, computed = rep.seconds, rep.real_tokens, rep.padded_tokens
     row = _corpus_row(name, read_metadata(eng.path).get("precision", "fp32"), texts, real, computed, seconds, emb, ref,
                       st_seconds, eng.path)
     row["fused"], row["runtime"] = read_metadata(eng.path).get("fused") == "true", eng.spec.runtime

@@ -22,7 +22,7 @@ from .export import (TransformerOptimizationToolkit, as_model_inputs, export_to_
 from .optimize import AccuracyGateError, choose_recipe, corpus_split, gate_file, pooling_tag, recipe_candidates
 from .session import integer_nodes
 from .engine import (ACTIVATIONS, DEFAULT_BUDGETS, EngineFolderError, EngineSpec, InferenceEngine,
-                                    Pooling, read_spec, _timed)
+                                    Pooling, read_spec, texts_per_second)
 
 # %% auto #0
 __all__ = ['ST_MODULES', 'TUNE_TEXTS', 'CHECK_TEXTS', 'RECIPE_ROUNDS', 'RECIPE_MARGIN', 'SentenceTransformersConfig',
@@ -240,7 +240,7 @@ def engine(self:TransformerOptimizationToolkit,
     budget = {k: v for k, v in dict(max_batch_tokens=kwargs.get("max_batch_tokens"), max_batch_size=kwargs.get("max_batch_size")).items() if v}
     def make(path):
         if path.name not in self.gates and not gate_file(path).is_file():  # an export used as it is: gate it too
-            self._gate(path, read_metadata(path).get("precision", "fp32"), None)
+            self.judge(path, read_metadata(path).get("precision", "fp32"), None)
         spec = self._spec(path, dev, pooling, pool_in_graph, max_length, st, dims, {**DEFAULT_BUDGETS[dev], **budget})
         return InferenceEngine(path, tok, pooling=pooling, device=dev, max_length=max_length, spec=spec,
                                dense=st.dense if st else None, **kwargs)
@@ -273,7 +273,7 @@ def _measured_recipe(self:TransformerOptimizationToolkit, make, dev, pooling, po
                      rounds:int=RECIPE_ROUNDS, timer=None) -> InferenceEngine:
     "Each candidate of the CPU's kind, gated and tuned on the same sample, then timed in interleaved rounds; the fastest median."
     cands, kind, why = recipe_candidates(dev)
-    timer = timer or (lambda eng, texts: _timed(eng, texts, 1))
+    timer = timer or (lambda eng, texts: texts_per_second(eng, texts, 1))
     source = self.export_pooled(pooling) if pool_in_graph and self.loaded_model.task == "base" else None
     sample, tried, passed = builtin_corpus(TUNE_TEXTS, seed=3), [], []
     for precision, fuse in cands:

@@ -166,9 +166,13 @@ def _add_serve_parser(sub):
 def load_toolkit(model:str, # hub id, local folder or architecture name
                  weights:str="auto", # 'auto', 'real' or 'random'
                  work_dir="transformer_opt_out", # folder for exported and optimized models
+                 analyze:bool=True, # with the benchmark's stages (`build` and `run` need only export, optimize and build)
                 ):
     "The toolkit for `model` with real or random weights; 'auto' falls back to random when the hub is unreachable."
-    from transformer_opt import TransformerOptimizationToolkit  # the build half, with all its stages
+    import importlib
+    for stage in ("export", "optimize", "build") + (("bench",) if analyze else ()):  # each adds its methods to the toolkit
+        importlib.import_module(f"transformer_opt.{stage}")
+    from transformer_opt.export import TransformerOptimizationToolkit
     if weights == "random": return TransformerOptimizationToolkit(model, pretrained=False, work_dir=work_dir)
     try: return TransformerOptimizationToolkit(model, pretrained=True, work_dir=work_dir)
     except ModelLoadError as e:
@@ -279,7 +283,7 @@ def _recipe_lines(spec) -> str:
 
 def build_command(args:argparse.Namespace) -> int:
     "`transformer-opt build`: a model, optimized and gated, saved as an engine folder."
-    tk = load_toolkit(args.model, args.weights or "auto", args.work_dir)
+    tk = load_toolkit(args.model, args.weights or "auto", args.work_dir, analyze=False)
     eng = tk.engine(**build_settings(args))
     out = eng.save(args.out, overwrite=args.overwrite)
     g = eng.spec.gate or {}
@@ -295,7 +299,7 @@ def engine_for_run(args:argparse.Namespace) -> InferenceEngine:
     if args.tune and not args.ray: kw["tune"] = True
     if is_engine_folder(args.model): return InferenceEngine.load(args.model, device=device, **kw)
     from transformer_opt.build import cached_folder
-    tk = load_toolkit(args.model, args.weights or "real", args.work_dir)
+    tk = load_toolkit(args.model, args.weights or "real", args.work_dir, analyze=False)
     folder = cached_folder(tk, **{**build_settings(args), "device": device})
     print(f"engine folder: {folder}", file=sys.stderr)
     return InferenceEngine.load(folder, device=device, **kw)
@@ -387,8 +391,12 @@ def main(argv=None) -> int:
         if args.command == "run": return run_command(args)
         if args.command == "build": return build_command(args)
         if args.command == "serve":
-            from transformer_opt.serve import serve_command  # needs the `serve` extra
-            return serve_command(args)
+            from transformer_opt.serve import serve_command, serve_kwargs  # needs the `serve` extra
+            if not args.ray: return serve_command(args)
+            import logging
+            from transformer_opt.serve_ray import serve_ray_command  # Ray Serve replicas (05b_serve_ray)
+            logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+            return serve_ray_command(args, serve_kwargs(args))
         if args.corpus is not None: return corpus_command(args)
         tk = load_toolkit(args.model, "random" if args.random_weights else args.weights, args.work_dir)
         kw = {k: v for k, v in dict(iters=args.iters, warmup=args.warmup, max_seconds=args.max_seconds).items() if v is not None}

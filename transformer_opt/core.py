@@ -14,10 +14,10 @@ import numpy as np
 # %% auto #0
 __all__ = ['META_PREFIX', 'MINILM_ID', 'POOLING_MODES', 'DEVICES', 'CPU_KINDS', 'ToolkitError', 'ModelLoadError', 'InputError',
            'MissingDependencyError', 'OnnxFileError', 'error_summary', 'warn_user', 'check_int', 'check_choice',
-           'check_out_dir', 'atomic_path', 'require_onnxruntime', 'optional_onnx', 'minilm_dir', 'check_model_inputs',
-           'stdlib_paragraphs', 'builtin_corpus', 'pool_outputs', 'row_cosines', 'cpu_info', 'cpu_features', 'cpu_kind',
-           'cpu_affinity', 'cgroup_cpu_quota', 'physical_cores', 'usable_cpus', 'default_threads', 'gpu_count',
-           'cuda_available', 'resolve_device', 'device_name', 'drop_log_messages']
+           'quote', 'check_out_dir', 'atomic_path', 'require_onnxruntime', 'optional_onnx', 'minilm_dir',
+           'check_model_inputs', 'stdlib_paragraphs', 'builtin_corpus', 'pool_outputs', 'row_cosines', 'cpu_info',
+           'cpu_features', 'cpu_kind', 'cpu_affinity', 'cgroup_cpu_quota', 'physical_cores', 'usable_cpus',
+           'default_threads', 'gpu_count', 'cuda_available', 'resolve_device', 'device_name', 'drop_log_messages']
 
 # %% ../nbs/00_core.ipynb #48570511
 class ToolkitError(Exception):
@@ -88,6 +88,12 @@ def check_choice(name:str, # what is being chosen: 'device', 'precision', ...
     if not isinstance(value, str) or value not in choices:
         raise InputError(f"Unknown {name} {value!r}: use one of {', '.join(repr(c) for c in choices)}.")
     return value
+
+# %% ../nbs/00_core.ipynb #a5a7fa70
+def quote(value, n:int=100) -> str:
+    "What a user sent, for an error message: its repr (escapes included), at most `n` characters of it."
+    s = value if isinstance(value, str) else str(value)
+    return repr(s[:n]) + (f" (the first {n} of {len(s):,} characters)" if len(s) > n else "")
 
 # %% ../nbs/00_core.ipynb #b4935b96
 def check_out_dir(path, # the folder results will be written into

@@ -11,12 +11,13 @@ from __future__ import annotations
 import concurrent.futures, dataclasses, hashlib, json, os, platform, queue, shutil, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 from .core import (warn_user, InputError, OnnxFileError, POOLING_MODES, ToolkitError, atomic_path, check_choice,
                                   check_int, check_out_dir, cpu_features, cpu_info, cpu_kind, cuda_available, optional_onnx,
-                                  pool_outputs, require_onnxruntime, resolve_device, builtin_corpus, default_threads, row_cosines)
-from .session import ProviderUnavailableError, Runner, _why_no_cuda
+                                  pool_outputs, quote, require_onnxruntime, resolve_device, builtin_corpus, default_threads, row_cosines)
+from .session import ProviderUnavailableError, Runner, why_no_cuda
 from .openvino_runtime import RUNTIMES
 
 # %% auto #0
@@ -24,9 +25,9 @@ __all__ = ['ENGINE_FORMAT', 'ENGINE_JSON', 'MODEL_FILE', 'TASKS', 'DEFAULT_BUDGE
            'TOKENIZER_FILES', 'CHECK_FILE', 'TUNE_BUDGETS', 'NO_BUILD', 'OUTPUT_KINDS', 'JSONL_SUFFIXES',
            'read_tokenizer', 'Pooling', 'padded_length', 'plan_batches', 'EngineFolderError', 'EngineSpec',
            'spec_from_json', 'Rates', 'skipped_summary', 'RunReport', 'check_texts', 'int8_session_config', 'pad_batch',
-           'InferenceEngine', 'softmax', 'file_digest', 'external_data_files', 'check_new_folder', 'replace_folder',
-           'read_spec', 'engine_device', 'cpu_layouts', 'machine_facts', 'needs_field', 'text_lines', 'read_texts',
-           'NpyStream', 'run_file']
+           'open_runner', 'InferenceEngine', 'Tokens', 'softmax', 'Encoded', 'file_digest', 'external_data_files',
+           'check_new_folder', 'replace_folder', 'read_spec', 'engine_device', 'cpu_layouts', 'machine_facts',
+           'texts_per_second', 'needs_field', 'text_lines', 'read_texts', 'NpyStream', 'run_file']
 
 # %% ../nbs/04_engine.ipynb #8d84ece6
 def read_tokenizer(source, # tokenizer.json, a folder holding it, a `tokenizers.Tokenizer`, or a transformers fast tokenizer
@@ -231,9 +232,28 @@ def pad_batch(rows:list, # token ids of each text
     if b > n: ids[n:, :2] = rows[0][0], rows[0][-1]; mask[n:, :2] = 1
     return ids, mask
 
+# %% ../nbs/04_engine.ipynb #6cd6721f
+def open_runner(path, # the model file
+                device:str, # 'cpu' or 'cuda'
+                spec:EngineSpec, # the folder's spec (its runtime, precision, session entries and shape nodes)
+                precision:str|None, # the file's precision ('int8' adds the CPU's INT8 session entries)
+                threads:int|None, # CPU intra-op threads
+                cuda_graphs:bool=True, # CUDA: replay captured graphs
+                config:dict|None=None, # session config entries over the folder's
+               ):
+    "One session of the folder's runtime: an ONNX Runtime `Runner`, or OpenVINO's for such folders (imported only then)."
+    if spec.runtime == "openvino":
+        from transformer_opt.openvino_runtime import OpenVINORunner
+        return OpenVINORunner(path, spec.precision, threads=threads)
+    mode = ("cudagraph" if cuda_graphs else "iobinding") if device == "cuda" else "plain"
+    int8 = int8_session_config() if device == "cpu" and precision == "int8" else {}
+    shape_nodes = set(spec.graph["integer_nodes"]) if "integer_nodes" in spec.graph else None
+    return Runner(path, device=device, mode=mode, max_shapes=64, check_inputs=False, threads=threads,
+                  shape_nodes=shape_nodes, config={**spec.session, **int8, **(config or {})})
+
 # %% ../nbs/04_engine.ipynb #ca787db1
 class InferenceEngine:
-    "Run an optimized ONNX encoder on texts: sorted, token-budget batches, pooled, in input order."
+    "Run an optimized encoder on texts: sorted, token-budget batches, pooled, in input order; one runner per session."
     def __init__(self,
                  path, # the ONNX file (token outputs, pooled embeddings or logits)
                  tokenizer, # tokenizer.json, a folder holding it, a tokenizers.Tokenizer or a transformers fast tokenizer
@@ -250,6 +270,7 @@ class InferenceEngine:
                  spec:EngineSpec|None=None, # what the folder says (None: an engine made from a file alone)
                  dense:list|None=None, # Dense layers after pooling: (weight, bias or None, activation name) each
                  session:dict|None=None, # session config entries over the folder's, e.g. {'session.intra_op.allow_spinning': '0'}
+                 solo:dict|None=None, # CPU: one more session with every session's threads, with these config entries ('solo')
                 ):
         self.device, self.path, self.spec = resolve_device(device), Path(path), spec or EngineSpec()
         self.session_config = session or {}
@@ -263,38 +284,34 @@ class InferenceEngine:
         self.buckets = tuple(buckets) if buckets is not None else CUDA_BUCKETS if self.device == "cuda" else None
         self.dense = [(np.asarray(w, np.float32), None if bb is None else np.asarray(bb, np.float32),
                        check_choice("Dense activation", a, tuple(ACTIVATIONS))) for w, bb, a in (dense or [])]
-        mode = ("cudagraph" if cuda_graphs else "iobinding") if self.device == "cuda" else "plain"
-        shape_nodes = set(self.spec.graph["integer_nodes"]) if "integer_nodes" in self.spec.graph else None
-        int8 = int8_session_config() if self.device == "cpu" else {}
-        def runner(precision):
-            if self.spec.runtime == "openvino":  # imported for such folders only (03a_openvino)
-                from transformer_opt.openvino_runtime import OpenVINORunner
-                return OpenVINORunner(path, self.spec.precision, threads=threads)
-            return Runner(path, device=self.device, mode=mode, max_shapes=64, check_inputs=False, threads=threads,
-                          shape_nodes=shape_nodes, config={**self.spec.session, **(int8 if precision == "int8" else {}), **(session or {})})
         if self.device == "cpu" and threads is None and sessions is None:  # the layout the folder was tuned to
             threads, sessions = b.get("threads"), b.get("sessions")
         self.sessions = 1 if self.device == "cuda" else check_int("sessions", sessions or 1, 1, 64)
         if self.sessions > 1 and threads is None: threads = max(1, default_threads() // self.sessions)
-        self.runner = runner(spec.precision if spec is not None else None)
+        make = lambda precision, n, config: open_runner(self.path, self.device, self.spec, precision, n, cuda_graphs, config)
+        self.runner = make(spec.precision if spec is not None else None, threads, self.session_config)
         self.meta = self.runner.meta
         self.precision = self.spec.precision if spec is not None else self.meta.get("precision", "fp32")
-        if spec is None and self.precision == "int8" and int8: self.runner = runner("int8")  # a bare file: known once open
-        self.runners = [self.runner] + [runner(self.precision) for _ in range(self.sessions - 1)]
+        if spec is None and self.precision == "int8" and self.device == "cpu" and int8_session_config():  # known once open
+            self.runner = make("int8", threads, self.session_config)
+        self.runners = [self.runner] + [make(self.precision, threads, self.session_config) for _ in range(self.sessions - 1)]
         self.threads = self.runner.info.options.get("threads")  # per session (None on CUDA)
+        self.solo = (make(self.precision, self.threads * self.sessions, solo)
+                     if solo is not None and self.device == "cpu" else None)
         self.task = "classify" if self.meta.get("task") == "classification" else self.spec.task
-        self.pooled = len(self.runner._out_dims) == 2
+        self.pooled = len(self.runner.out_dims) == 2
         if self.pooled and self.dense: raise InputError("Dense layers need token outputs or a graph that pools without them.")
         p = self.spec.pooling
         self.pooling = pooling or Pooling(p.get("mode", "mean"), bool(p.get("normalize")))
+        self.normalizes_in_graph = self.pooled and bool(p.get("normalize"))
         self.id2label = id2label or (dict(enumerate(self.spec.labels)) if self.spec.labels else None)
-        self.folder, self.report, self.lengths = None, RunReport(), np.zeros(0, np.int32)
+        self.folder = None
 
     @property
     def dim(self) -> int | None:
         "Columns of each output row (None where the file leaves it symbolic)."
         if self.dense: return int(self.dense[-1][0].shape[0])
-        d = self.runner._out_dims[-1]
+        d = self.runner.out_dims[-1]
         return d if isinstance(d, int) else None
 
     def __repr__(self):
@@ -302,11 +319,24 @@ class InferenceEngine:
             f"embeddings ({'pooled in the graph' if self.pooled else self.pooling}{', Dense' if self.dense else ''})")
         return (f"InferenceEngine({self.folder.name if self.folder else self.path.name}, {self.device}, {self.precision}, "
                 f"{what}, max_length={self.max_length}, budget={self.max_batch_tokens} tokens x {self.max_batch_size}"
-                + (f", {self.sessions} session(s) x {self.threads} thread(s))" if self.device == "cpu" else ")"))
+                + (f", {self.sessions} session(s) x {self.threads} thread(s)" + (", solo" if self.solo else "") + ")"
+                   if self.device == "cpu" else ")"))
 
-# %% ../nbs/04_engine.ipynb #329d5133
+
+# %% ../nbs/04_engine.ipynb #41ad7622
+@dataclass
+class Tokens:
+    "Texts as the engine's tokenizer gives them: special tokens and prompt included, truncated to `max_length`."
+    encodings: list # a `tokenizers.Encoding` per text
+    @property
+    def ids(self) -> list: return [e.ids for e in self.encodings]
+    @property
+    def lengths(self) -> np.ndarray: return np.array([len(e.ids) for e in self.encodings], np.int32)
+    @property
+    def truncated(self) -> list: return [i for i, e in enumerate(self.encodings) if e.overflowing]
+
 class InferenceEngine(InferenceEngine):
-    def _prefix(self, prompt_name, prompt) -> str:
+    def prompt_text(self, prompt_name:str|None=None, prompt:str|None=None) -> str:
         "The text put before each input: `prompt`, the named prompt, or the folder's default ('' without one)."
         if prompt is not None and prompt_name is not None: raise InputError("Pass prompt_name or prompt, not both.")
         if prompt is not None:
@@ -315,11 +345,11 @@ class InferenceEngine(InferenceEngine):
         name = prompt_name if prompt_name is not None else self.spec.default_prompt
         if name is None: return ""
         if name not in self.spec.prompts:
-            raise InputError(f"Unknown prompt {name!r}: this engine has {sorted(self.spec.prompts) or 'no prompts'}.")
+            raise InputError(f"Unknown prompt {quote(name)}: this engine has {sorted(self.spec.prompts) or 'no prompts'}.")
         return self.spec.prompts[name]
 
-    def _check_dimensions(self, dimensions):
-        "The output size asked for, checked against the sizes the folder allows."
+    def check_dimensions(self, dimensions:int|None) -> int | None:
+        "The output size asked for (None: the full row), checked against the sizes the folder allows."
         if dimensions is None or dimensions == self.dim: return None
         if self.task == "classify": raise InputError("dimensions applies to embeddings, not to a classifier's logits.")
         allowed = sorted(set(self.spec.dimensions or []))
@@ -329,43 +359,62 @@ class InferenceEngine(InferenceEngine):
                                 "(a Matryoshka model's sizes are declared when the folder is built: --dimensions)."))
         return dimensions
 
-    def _tokenize(self, texts) -> tuple[list, int]:
-        "Token ids of each text (truncated to max_length) and how many were truncated."
-        encs = self.tokenizer.encode_batch(list(texts))
-        return [e.ids for e in encs], sum(1 for e in encs if e.overflowing)
+    def tokenize(self, texts:list, prompt_name:str|None=None, prompt:str|None=None, add_special_tokens:bool=True) -> Tokens:
+        "`Tokens` of checked texts, each with the prompt before it (see `prompt_text`)."
+        prefix = self.prompt_text(prompt_name, prompt)
+        return Tokens(self.tokenizer.encode_batch([prefix + t for t in texts] if prefix else list(texts),
+                                                  add_special_tokens=add_special_tokens))
 
-    def _finish(self, out:np.ndarray, mask:np.ndarray) -> np.ndarray:
-        "Rows of one batch's outputs: pooled (unless the graph pooled), then Dense layers and normalisation."
-        if out.ndim == 3: out = pool_outputs(out, mask, self.pooling.mode, self.pooling.normalize and not self.dense)
-        for w, b, act in self.dense: out = ACTIVATIONS[act](out @ w.T + (0 if b is None else b))
-        if self.dense and self.pooling.normalize: out = out / np.clip(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12, None)
-        return np.asarray(out, np.float32)
+# %% ../nbs/04_engine.ipynb #93bf1dd1
+class InferenceEngine(InferenceEngine):
+    @property
+    def session_names(self) -> list:
+        "What `run(session=)` takes: 0 .. sessions-1, and 'solo' where the engine has that session."
+        return list(range(len(self.runners))) + (["solo"] if self.solo is not None else [])
 
-    def _run_batch(self, rows:list, L:int, runner=None) -> tuple[np.ndarray, int]:
-        "Finished rows of one batch of token-id lists padded to length `L` (on `runner`, default the first session), and the batch size that ran."
-        n, runner = len(rows), runner or self.runner
-        b = n if self.device != "cuda" else min(1 << (n - 1).bit_length(), max(self.max_batch_size, n))
-        ids, mask = pad_batch(rows, L, b)
-        x = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in runner.input_names: x["token_type_ids"] = np.zeros_like(ids)
+    def padded_batch(self, n:int) -> int:
+        "Rows `run` computes for `n` texts: `n` on CPU; on CUDA the next power of two (fillers), so shapes stay few."
+        return n if self.device != "cuda" else min(1 << (n - 1).bit_length(), max(self.max_batch_size, n))
+
+    def run(self, ids:list, padded_length:int, session=0) -> np.ndarray:
+        "Rows of one batch of token-id lists padded to `padded_length`: run on `session`, pooled, through the Dense layers."
+        runner, n = self.solo if session == "solo" else self.runners[session], len(ids)
+        b, L = self.padded_batch(n), padded_length
+        x = dict(zip(("input_ids", "attention_mask"), pad_batch(ids, L, b)))
+        if "token_type_ids" in runner.input_names: x["token_type_ids"] = np.zeros_like(x["input_ids"])
         if runner.mode == "plain": out = runner(x)
         else:
             buf = runner.buffers(b, L)
             for k in buf: buf[k].update_inplace(x[k])  # host to device, into the bound OrtValues
             out = runner(buf).numpy().astype(np.float32, copy=False)
-        return self._finish(out[:n], mask[:n]), b
+        out = out[:n]
+        if out.ndim == 3: out = pool_outputs(out, x["attention_mask"][:n], self.pooling.mode, False)
+        for w, bias, act in self.dense: out = ACTIVATIONS[act](out @ w.T + (0 if bias is None else bias))
+        return np.asarray(out, np.float32)
 
-    def _run_all(self, ids:list, plan:list):
-        "Results of every planned batch, in plan order: on one session, or on several fed from one queue (ORT frees the GIL)."
+    def finish(self, rows:np.ndarray, normalize:bool|None=None, dimensions:int|None=None) -> np.ndarray:
+        "What the caller asked of `run`'s rows: the first `dimensions` columns, unit length (default: as the model does)."
+        dims = self.check_dimensions(dimensions)
+        normalize = self.pooling.normalize if normalize is None else normalize
+        if not normalize and self.normalizes_in_graph:
+            raise InputError("This folder's graph normalises its output: normalize=false is not available (build "
+                             "the folder without --pool-in-graph).")
+        if dims: rows = rows[:, :dims]
+        if normalize and not (self.normalizes_in_graph and not dims):
+            rows = rows / np.clip(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12, None)
+        return np.ascontiguousarray(rows, np.float32)
+
+    def run_plan(self, ids:list, plan:list):
+        "`run`'s rows of every planned batch (`plan_batches`), in plan order, on every session fed from one queue."
         if len(self.runners) == 1:
-            for idx, L in plan: yield self._run_batch([ids[i] for i in idx], L)
+            for idx, L in plan: yield self.run([ids[i] for i in idx], L)
             return
         free = queue.SimpleQueue()
-        for r in self.runners: free.put(r)
+        for k in range(len(self.runners)): free.put(k)
         def work(idx, L):
-            r = free.get()
-            try: return self._run_batch([ids[i] for i in idx], L, r)
-            finally: free.put(r)
+            k = free.get()
+            try: return self.run([ids[i] for i in idx], L, k)
+            finally: free.put(k)
         with concurrent.futures.ThreadPoolExecutor(len(self.runners), thread_name_prefix="engine") as pool:
             futures = [pool.submit(work, idx, L) for idx, L in plan]  # longest first: the last batches are the short ones
             try:
@@ -379,40 +428,50 @@ def softmax(logits:np.ndarray) -> np.ndarray:
     p = np.exp(logits - np.nanmax(logits, axis=1, keepdims=True))
     return p / p.sum(1, keepdims=True)
 
+class Encoded(NamedTuple):
+    "What one `encoded` call gives: the rows, each text's tokens (0 for a skipped item), and the run's report."
+    rows: np.ndarray
+    lengths: np.ndarray
+    report: RunReport
+
 class InferenceEngine(InferenceEngine):
-    def encode(self,
-               texts, # a list of strings
-               skip_invalid:bool=False, # skip empty or non-string items (their rows are NaN, their positions reported)
-               progress:bool=False, # show a progress bar
-               positions=None, # what to call each item in errors and reports (file line numbers); default: its index
-               prompt_name:str|None=None, # a prompt of the folder's (`spec.prompts`), put before each text
-               prompt:str|None=None, # or the prompt's text itself
-               dimensions:int|None=None, # Matryoshka: keep the first `dimensions` columns (re-normalised if the engine normalises)
-              ) -> np.ndarray:
-        "One row per text, in input order: embeddings, or logits for a classifier. See `.report` and `.lengths` (tokens per text)."
+    def encoded(self,
+                texts, # a list of strings
+                skip_invalid:bool=False, # skip empty or non-string items (their rows are NaN, their positions reported)
+                progress:bool=False, # show a progress bar
+                positions=None, # what to call each item in errors and reports (file line numbers); default: its index
+                prompt_name:str|None=None, # a prompt of the folder's (`spec.prompts`), put before each text
+                prompt:str|None=None, # or the prompt's text itself
+                dimensions:int|None=None, # Matryoshka: keep the first `dimensions` columns (re-normalised if the engine normalises)
+               ) -> Encoded:
+        "`Encoded` rows (one per text, in input order: embeddings, or logits for a classifier), tokens per text and report."
         valid = check_texts(texts, skip_invalid, positions)
-        prefix, dims = self._prefix(prompt_name, prompt), self._check_dimensions(dimensions)
+        self.prompt_text(prompt_name, prompt); self.check_dimensions(dimensions)  # both checked before any work
         ok, rows = set(valid), np.asarray(valid, dtype=np.int64)
         rep, t0 = RunReport(skipped=[(positions[i] if positions is not None else i) for i in range(len(texts))
                                      if i not in ok]), time.perf_counter()
-        ids, rep.truncated = self._tokenize([prefix + texts[i] for i in valid]) if valid else ([], 0)
-        out = None
+        if not valid: raise InputError("No valid text to encode: every item was skipped.")
+        tokens = self.tokenize([texts[i] for i in valid], prompt_name, prompt)
+        ids, rep.truncated, valid_lengths, out = tokens.ids, len(tokens.truncated), tokens.lengths, None
+        del tokens  # the encodings' strings and offsets: the ids are all that is needed from here
         with tqdm(total=len(valid), desc="encode", disable=not progress, unit="text") as bar:
             plan = plan_batches([len(t) for t in ids], self.max_batch_tokens, self.max_batch_size, self.buckets)
-            for (idx, L), (y, b) in zip(plan, self._run_all(ids, plan)):
+            for (idx, L), y in zip(plan, self.run_plan(ids, plan)):
                 if out is None: out = np.full((len(texts), y.shape[-1]), np.nan, np.float32)
                 out[rows[idx]] = y
+                b = self.padded_batch(len(idx))
                 rep.batches += 1; rep.padded_tokens += b * L; rep.shapes.add((b, L)); bar.update(len(idx))
-        self.lengths = np.zeros(len(texts), np.int32)
-        if valid: self.lengths[valid] = [len(t) for t in ids]
-        rep.texts, rep.real_tokens = len(valid), int(self.lengths.sum())
+        lengths = np.zeros(len(texts), np.int32)
+        lengths[valid] = valid_lengths
+        rep.texts, rep.real_tokens = len(valid), int(lengths.sum())
+        if self.task != "classify": out = self.finish(out, None, dimensions)  # logits stay as they are
         rep.seconds = time.perf_counter() - t0
-        self.report = rep
-        if out is None: raise InputError("No valid text to encode: every item was skipped.")
-        if dims:
-            out = out[:, :dims]
-            if self.pooling.normalize: out = out / np.linalg.norm(out, axis=-1, keepdims=True)
-        return out
+        return Encoded(out, lengths, rep)
+
+    def encode(self, texts, skip_invalid:bool=False, progress:bool=False, positions=None, prompt_name:str|None=None,
+               prompt:str|None=None, dimensions:int|None=None) -> np.ndarray:
+        "One row per text, in input order: embeddings, or logits for a classifier (`encoded` for tokens and the report too)."
+        return self.encoded(texts, skip_invalid, progress, positions, prompt_name, prompt, dimensions).rows
 
     def top_labels(self, logits:np.ndarray) -> tuple[list, np.ndarray]:
         "Each row's top class name (the folder's labels, else its index) and softmax probability (NaN for a skipped row)."
@@ -547,7 +606,7 @@ def engine_device(spec:EngineSpec, # the folder's spec
     if want == "cuda" and spec.precision == "int8":
         raise InputError("This folder is INT8, which ONNX Runtime runs on CPUs: use device='cpu', or build an FP16 folder for CUDA.")
     if want == "cuda" and not cuda_available():
-        raise ProviderUnavailableError(f"This folder was built for CUDA ({spec.precision}), but {_why_no_cuda(require_onnxruntime())}. "
+        raise ProviderUnavailableError(f"This folder was built for CUDA ({spec.precision}), but {why_no_cuda(require_onnxruntime())}. "
                                        "Or pass device='cpu' (--device cpu) to run it on the CPU, slowly.")
     if want == "cpu" and spec.device == "cuda":
         warn_user(f"This folder was built and gated for CUDA ({spec.precision}); on the CPU it runs, slowly.")
@@ -632,7 +691,7 @@ def machine_facts() -> dict:
     f = cpu_features()
     return dict(name=cpu_info()["name"], kind=cpu_kind(f), cores=default_threads(), features=f)
 
-def _timed(engine, texts, repeat) -> float:
+def texts_per_second(engine:InferenceEngine, texts:list, repeat:int=1) -> float:
     "Texts/s of the best of `repeat` passes over `texts`."
     best = float("inf")
     for _ in range(repeat):
@@ -664,7 +723,7 @@ class InferenceEngine(InferenceEngine):
             for tokens, cap in budgets:
                 e.max_batch_tokens, e.max_batch_size = check_int("max_batch_tokens", tokens), check_int("max_batch_size", cap)
                 tried.append(dict(max_batch_tokens=tokens, max_batch_size=cap, sessions=sessions, threads=threads,
-                                  texts_per_s=round(_timed(e, texts, repeat), 1)))
+                                  texts_per_s=round(texts_per_second(e, texts, repeat), 1)))
         best = max(tried, key=lambda r: r["texts_per_s"])
         e = engines[best["sessions"], best["threads"]]
         self.runners, self.sessions, self.threads = e.runners, e.sessions, e.threads
@@ -785,18 +844,18 @@ def run_file(engine:InferenceEngine, # the engine to run
         npy = None
         for chunk in _chunks(read_texts(inp, field), chunk_size):
             lines, texts = [n for n, _ in chunk], [t for _, t in chunk]
-            out = engine.encode(texts, skip_invalid=skip_invalid, positions=lines) if any(
+            enc = engine.encoded(texts, skip_invalid=skip_invalid, positions=lines) if any(
                 isinstance(t, str) and t.strip() for t in texts) or not skip_invalid else None
-            if out is None:  # a chunk of nothing but skipped items
+            if enc is None:  # a chunk of nothing but skipped items
                 total.skipped += lines; bar.update(len(chunk)); continue
+            out = enc.rows
             if outp.suffix.lower() == ".npy":
                 npy = npy or NpyStream(f, out.shape[1])
                 npy.write(out)
             else:
                 for row in _jsonl_rows(engine, lines, texts, out): f.write((json.dumps(row) + "\n").encode())
-            total.add(engine.report); bar.update(len(chunk))
+            total.add(enc.report); bar.update(len(chunk))
         if npy is None and outp.suffix.lower() == ".npy": raise InputError(f"'{inp}' holds no valid text.")
         if npy: npy.close()
     total.seconds = time.perf_counter() - t0
-    engine.report = total
     return total

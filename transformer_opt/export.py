@@ -229,12 +229,12 @@ def shallow_random_model(name:str, # a name in ARCHITECTURES
                   seed:int=0, # for the random weights
                  ) -> LoadedModel:
     "A shallow random-weights copy of an architecture in `ARCHITECTURES`, for quick tests."
-    from transformer_opt.models import load_config, _model_cls
+    from transformer_opt.models import load_config, model_class
     cfg, _ = load_config(name)
     for k in ("num_hidden_layers", "n_layers"):
         if hasattr(cfg, k): setattr(cfg, k, layers)
     torch.manual_seed(seed)
-    m = _model_cls("base").from_config(cfg, attn_implementation="eager").eval()
+    m = model_class("base").from_config(cfg, attn_implementation="eager").eval()
     return LoadedModel(name=f"{name}-{layers}l", model=m, tokenizer=None, config=m.config, weights="random",
                        source="architecture", seed=seed)
 

@@ -20,8 +20,8 @@ from .core import (error_summary, warn_user, ModelLoadError, InputError, Missing
 
 # %% auto #0
 __all__ = ['ARCHITECTURES', 'UNCASED_VOCAB', 'HUB_TIMEOUT', 'LoadedModel', 'hidden_size', 'num_heads', 'num_layers',
-           'max_positions', 'hub_online', 'load_config', 'load_tokenizer', 'load_model', 'weights_fingerprint',
-           'input_names', 'check_shape', 'tokenize', 'random_inputs', 'torch_forward']
+           'max_positions', 'hub_online', 'model_class', 'load_config', 'load_tokenizer', 'load_model',
+           'weights_fingerprint', 'input_names', 'check_shape', 'tokenize', 'random_inputs', 'torch_forward']
 
 # %% ../nbs/00a_models.ipynb #d939a2ad
 ARCHITECTURES = {
@@ -124,7 +124,9 @@ def _hub_error(name, e, pretrained):
                           f"(offline) and the model is not in the local cache, or the id is unknown. To work offline, {how}. Cause: "
                           f"{error_summary(e, 200)}")
 
-def _model_cls(task): return AutoModelForSequenceClassification if task == "classification" else AutoModel
+def model_class(task:str) -> type:
+    "The transformers class that loads a model for `task`: a sequence classifier, else the bare encoder."
+    return AutoModelForSequenceClassification if task == "classification" else AutoModel
 
 def _hub_kw(source):
     "Offline (the quick check failed): read the local cache only, instead of retrying the network."
@@ -177,7 +179,7 @@ def load_model(name:str="distilbert-base-uncased", # hub id, local folder, or (p
     check_choice("attn_implementation", attn_implementation, ("eager", "sdpa"))
     if task == "classification": check_int("num_labels", num_labels, 2)
     check_int("seed", seed, 0)
-    cls, kw = _model_cls(task), dict(attn_implementation=attn_implementation)
+    cls, kw = model_class(task), dict(attn_implementation=attn_implementation)
     if task == "classification": kw["num_labels"] = num_labels
     if pretrained:
         source, where = _resolve(name)

@@ -59,7 +59,7 @@ class OpenVINORunner:
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
         out = self.compiled.outputs[0]
         self.output_name = out.get_any_name()
-        self._out_dims = [d.get_length() if d.is_static else ("batch" if i == 0 else "sequence")
+        self.out_dims = [d.get_length() if d.is_static else ("batch" if i == 0 else "sequence")
                           for i, d in enumerate(out.get_partial_shape())]
         self.meta, self.threads = {}, int(self.compiled.get_property("INFERENCE_NUM_THREADS")) or threads
         self.info = SessionInfo(str(self.path), "cpu", [f"OpenVINO CPU ({ov.__version__})"],

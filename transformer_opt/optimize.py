@@ -734,7 +734,7 @@ def gate_file(path) -> Path:
     return Path(path).with_name(Path(path).stem + ".gate.json")
 
 @patch
-def _gate(self:TransformerOptimizationToolkit, out:Path, precision:str, thresholds:dict|None):
+def judge(self:TransformerOptimizationToolkit, out:Path, precision:str, thresholds:dict|None):
     "Judge `out` against PyTorch FP32; a file that fails is renamed `.failed.onnx` and an `AccuracyGateError` raised."
     x = None if self.loaded_model.weights == "real" and self.tokenizer is not None else _gate_inputs(self.loaded_model)
     g = check_accuracy(out, self.loaded_model, precision, thresholds=thresholds, inputs=x)
@@ -792,7 +792,7 @@ def optimize(self:TransformerOptimizationToolkit,
             self.int8_plan = plan_int8(src, out, self.tokenizer, per_channel=per_channel)
             _note_plan(out, self.int8_plan)
         else: quantize_int8(src, out, per_channel=per_channel, keep_fp32=None if keep_fp32 == "auto" else keep_fp32)
-    if check: self._gate(out, precision, thresholds)
+    if check: self.judge(out, precision, thresholds)
     return out
 
 # %% ../nbs/02_optimize.ipynb #b8272996

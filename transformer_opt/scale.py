@@ -11,7 +11,6 @@ import contextlib, glob, hashlib, io, logging, os, shutil, tempfile, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-import pandas as pd
 from .core import (InputError, MissingDependencyError, ToolkitError, check_int, check_out_dir,
                                   drop_log_messages)
 from .engine import (ENGINE_JSON, JSONL_SUFFIXES, InferenceEngine, Rates, needs_field, read_spec, run_file,
@@ -105,8 +104,8 @@ class EngineWorker:
         self.engine, self.skip_invalid = InferenceEngine.load(unpack_folder(pkg), **kw), skip_invalid
 
     def __call__(self, batch:dict) -> dict:
-        out = self.engine.encode(list(batch["text"]), skip_invalid=self.skip_invalid, positions=list(batch["id"]))
-        res = dict(id=batch["id"], tokens=self.engine.lengths, skipped=self.engine.lengths == 0)
+        out, lengths, _ = self.engine.encoded(list(batch["text"]), skip_invalid=self.skip_invalid, positions=list(batch["id"]))
+        res = dict(id=batch["id"], tokens=lengths, skipped=lengths == 0)
         if self.engine.task != "classify": return res | dict(embedding=out)
         labels, scores = self.engine.top_labels(out)
         return res | dict(label=np.array(labels, dtype=object), score=scores, logits=out)
@@ -346,8 +345,9 @@ def scale_benchmark(engine, # the engine folder (or `InferenceEngine`) to scale,
                        "workers' start-up included, Ray's start not); steady = texts / (seconds - start-up)")
 
 # %% ../nbs/05_scale.ipynb #c43a47c7
-def scale_summary(result:dict) -> pd.DataFrame:
-    "Median texts/s per configuration, with the ratios the scale-out targets are stated in."
+def scale_summary(result:dict):
+    "A pandas DataFrame: median texts/s per configuration, with the ratios the scale-out targets are stated in."
+    import pandas as pd  # for this table only: Ray Data brings it, the engine's workers do not need it
     df = pd.DataFrame(result["rows"]).groupby(["run", "workers", "threads"], sort=False).median(numeric_only=True)
     df = df.drop(columns="round").reset_index()
     base = df.set_index("run").texts_per_s

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Union
 import numpy as np
 from . import __version__
-from .core import InputError, MissingDependencyError, builtin_corpus, check_int, row_cosines, usable_cpus
-from .engine import EngineFolderError, InferenceEngine, engine_device, padded_length, read_spec, softmax
+from .core import InputError, MissingDependencyError, builtin_corpus, check_int, quote, row_cosines, usable_cpus
+from .engine import EngineFolderError, InferenceEngine, engine_device, read_spec, softmax
+from .batcher import Batcher, EngineFault, Job, ServerMetrics, settle
 try:
     import httptools, uvicorn
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -24,7 +25,7 @@ try:
     from fastapi.responses import Response
     from fastapi_offline import FastAPIOffline
     import orjson
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST
     from pydantic import BaseModel, ConfigDict
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.middleware.cors import CORSMiddleware
@@ -34,193 +35,12 @@ except ImportError as e:
 
 # %% auto #0
 __all__ = ['SERVE_CPU_BUDGET', 'NO_SPIN', 'CPU_MIN_FILL', 'SOLO_SESSION', 'MAX_MESSAGE', 'INLINE_TOKENIZE_CHARS', 'ROUTES',
-           'OPEN_ROUTES', 'SERVE_FLAGS', 'RAY_ONLY_FLAGS', 'API_KEY_ENV', 'Job', 'QueueItem', 'cut_batch', 'Batcher',
-           'EngineFault', 'ServerMetrics', 'ServeSettings', 'check_api_key', 'resolve_settings', 'quote', 'HTTPError',
-           'error_body', 'check_inputs', 'served_name', 'warmup_shapes', 'default_max_connections', 'EmbeddingServer',
-           'neighbour_check', 'dumps', 'json_response', 'b64_rows', 'EmbedRequest', 'PredictRequest', 'TokenizeRequest',
-           'OpenAIEmbeddingRequest', 'public', 'replay_body', 'ClientGone', 'receive_by', 'Guard', 'create_app',
-           'BoundedHttp', 'bounded_protocol', 'check_setting_names', 'serve', 'api_key_from', 'serve_command',
-           'serve_table', 'serve_targets', 'hardening_table', 'faults_table']
-
-# %% ../nbs/05a_serve.ipynb #da69d9f1
-class Job:
-    "One request's inputs in the queue: where their rows go, when it gives up, and how long each stage took."
-    def __init__(self, ids:list, deadline:float, loop:asyncio.AbstractEventLoop):
-        self.ids, self.deadline, self.loop = ids, deadline, loop  # token ids per input; time.monotonic() limit
-        self.future = loop.create_future()
-        self.rows, self.left = None, len(ids)
-        self.cancelled = self.failed = False
-        self.queued, self.started, self.inference = time.monotonic(), None, 0.0
-
-    def dead(self, now:float) -> bool: return self.cancelled or self.failed or now > self.deadline
-
-class QueueItem:
-    "One input waiting: its job, its position in the request, its token ids and its (padded) length."
-    __slots__ = ("job", "i", "ids", "n")
-    def __init__(self, job, i, ids, n): self.job, self.i, self.ids, self.n = job, i, ids, n
-
-# %% ../nbs/05a_serve.ipynb #7cbf8ffa
-def cut_batch(lengths:list, # padded length of each waiting input, oldest first
-              max_batch_tokens:int, # batch size x padded length stays within this
-              max_batch_size:int, # and the batch size within this
-              min_fill:float=0.0, # real tokens / padded tokens of the batch stay at least this
-             ) -> tuple[list, int]:
-    "Positions (in `lengths`) of the next batch, which holds the oldest input (position 0), and its padded length."
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)  # stable: among equal lengths, oldest first
-    lo = hi = order.index(0)
-    L = real = lengths[0]
-    while hi - lo + 1 < max_batch_size:
-        k, left, right = hi - lo + 1, None, None
-        if lo > 0 and (k + 1) * L <= max_batch_tokens and real + lengths[order[lo - 1]] >= min_fill * (k + 1) * L:
-            left = L - lengths[order[lo - 1]]  # the padding it adds
-        if hi + 1 < len(order):
-            r = lengths[order[hi + 1]]
-            if (k + 1) * r <= max_batch_tokens and real + r >= min_fill * (k + 1) * r:
-                right = k * (r - L)  # a longer neighbour pads everyone already in the batch
-        if left is None and right is None: break
-        if right is None or (left is not None and left <= right): lo -= 1; real += lengths[order[lo]]
-        else: hi += 1; L = lengths[order[hi]]; real += L
-    return sorted(order[lo:hi + 1]), L
-
-# %% ../nbs/05a_serve.ipynb #eb278839
-class Batcher:
-    "One queue of inputs from all requests, cut into length-matched batches under a token budget, run on engine sessions."
-    def __init__(self,
-                 engines:list, # `InferenceEngine`s (sessions), one thread each
-                 max_batch_tokens:int, # a batch's size times its padded length stays within this
-                 max_batch_size:int, # and its size within this
-                 batch_wait:float=0.0, # seconds a small batch may wait for company (0: none, as TEI)
-                 metrics:ServerMetrics|None=None, # where to count batches, tokens and durations
-                 solo:InferenceEngine|None=None, # a session with every core, for a batch that has the machine to itself
-                 min_fill:float=0.0, # real / padded tokens a batch keeps (see `cut_batch`)
-                ):
-        self.min_fill = min_fill
-        self.engines, self.max_batch_tokens, self.max_batch_size = engines, max_batch_tokens, max_batch_size
-        self.batch_wait, self.metrics, self.solo, self._busy = batch_wait, metrics, solo, 0
-        self._items, self._cv, self._stop = [], threading.Condition(), False
-        self._threads = [threading.Thread(target=self._work, args=(eng,), name=f"engine-{k}", daemon=True)
-                         for k, eng in enumerate(engines)]
-        for t in self._threads: t.start()
-
-    def submit(self, job:Job):
-        "Queue every input of `job`."
-        with self._cv:
-            buckets = self.engines[0].buckets
-            self._items.extend(QueueItem(job, i, t, padded_length(len(t), buckets)) for i, t in enumerate(job.ids))
-            self._cv.notify(len(self.engines))
-        if self.metrics: self.metrics.queue.set(len(self._items))
-
-    def close(self, timeout:float|None=None):
-        "Stop the threads once the queue is empty."
-        with self._cv: self._stop = True; self._cv.notify_all()
-        for t in self._threads: t.join(timeout)
-
-# %% ../nbs/05a_serve.ipynb #1905876c
-class Batcher(Batcher):
-    def _next(self) -> tuple[list, int]:
-        "Under the lock: drop the inputs nobody waits for any more, then cut the next batch (empty: nothing left)."
-        now = time.monotonic()
-        live = [it for it in self._items if not it.job.dead(now)]
-        if self.metrics and len(live) < len(self._items): self.metrics.dropped.inc(len(self._items) - len(live))
-        if not live: self._items = []; return [], 0
-        B = self.max_batch_size
-        if live[0].i >= B:  # a large request's later inputs lead the queue: every request's first batch goes first
-            k = min(range(len(live)), key=lambda k: (live[k].i // B, live[k].job.queued))
-            live.insert(0, live.pop(k))
-        idx, L = cut_batch([it.n for it in live], self.max_batch_tokens, B, self.min_fill)
-        chosen = set(idx)
-        self._items = [it for k, it in enumerate(live) if k not in chosen]
-        return [live[k] for k in idx], L
-
-    def _wait_for_company(self):
-        "With `batch_wait`: let a small batch wait until it could be full, or until its oldest input has waited enough."
-        while self._items and not self._stop:
-            age = time.monotonic() - self._items[0].job.queued
-            if age >= self.batch_wait or len(self._items) >= self.max_batch_size: return
-            if sum(it.n for it in self._items) >= self.max_batch_tokens: return
-            self._cv.wait(self.batch_wait - age)
-
-    def _work(self, engine:InferenceEngine):
-        while True:
-            with self._cv:
-                while not self._items and not self._stop: self._cv.wait()
-                if not self._items: return  # stopping, and nothing is left
-                if self.batch_wait: self._wait_for_company()
-                batch, L = self._next()
-                alone = self.solo is not None and self._busy == 0 and not self._items  # nothing else runs or waits
-                self._busy += bool(batch)
-            if self.metrics: self.metrics.queue.set(len(self._items))
-            if not batch: continue
-            try: self._run(self.solo if alone else engine, batch, L)
-            finally:
-                with self._cv: self._busy -= 1
-
-    def _run(self, engine, batch, L):
-        t0 = time.monotonic()
-        try: y, b = engine._run_batch([it.ids for it in batch], L)
-        except Exception as e:  # a fault of the engine (not of a client): fail the requests it touched, keep serving
-            logging.getLogger("transformer_opt.serve").exception("a batch failed")
-            fault = EngineFault(f"{type(e).__name__}: {e}")
-            for job in {it.job for it in batch}:
-                job.failed = True; job.loop.call_soon_threadsafe(_settle, job.future, fault)
-            return
-        dt = time.monotonic() - t0
-        if self.metrics:
-            self.metrics.batch(len(batch), b * L, sum(len(it.ids) for it in batch), dt)
-            if engine is self.solo: self.metrics.solo.inc()
-        done = []
-        with self._cv:  # rows of one request can be written by several engine threads
-            for job in {it.job for it in batch}:
-                if job.rows is None: job.rows = np.empty((len(job.ids), y.shape[1]), np.float32)
-                job.started = t0 if job.started is None else min(job.started, t0)
-                job.inference = max(job.inference, t0 + dt - job.started)  # from its first batch's start to its last's end
-            for k, it in enumerate(batch):
-                it.job.rows[it.i] = y[k]; it.job.left -= 1
-                if it.job.left == 0: done.append(it.job)
-        for job in done: job.loop.call_soon_threadsafe(_settle, job.future, job)
-
-class EngineFault(Exception):
-    "The engine failed on a batch: the server's fault (500 for the requests in it), logged once, where it happened."
-
-def _settle(future, value):
-    "On the event loop: resolve a request's future (unless its handler already gave up on it)."
-    if future.done(): return
-    if isinstance(value, BaseException): future.set_exception(value)
-    else: future.set_result(value)
-
-# %% ../nbs/05a_serve.ipynb #95c56edf
-_LATENCY = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
-
-class ServerMetrics:
-    "Prometheus metrics of one server: requests by route and status, failures by kind, the queue, batches, durations."
-    def __init__(self):
-        r = self.registry = CollectorRegistry()
-        p = "transformer_opt"
-        self.requests = Counter(f"{p}_requests", "HTTP requests answered", ["route", "status"], registry=r)
-        self.failures = Counter(f"{p}_failures", "requests that failed, by kind", ["kind"], registry=r)
-        self.closed = Counter(f"{p}_connections_closed", "connections the server closed unasked: idle, slow, over the cap",
-                              ["reason"], registry=r)
-        self.inputs = Counter(f"{p}_inputs", "inputs (texts) computed", registry=r)
-        self.tokens = Counter(f"{p}_tokens", "real tokens computed (the padded ones: batch_tokens)", registry=r)
-        self.truncated = Counter(f"{p}_truncated_inputs", "inputs truncated to the model's maximum length", registry=r)
-        self.dropped = Counter(f"{p}_dropped_inputs", "inputs dropped from the queue: client gone or deadline passed", registry=r)
-        self.queue = Gauge(f"{p}_queue_inputs", "inputs waiting for a batch", registry=r)
-        self.solo = Counter(f"{p}_solo_batches", "batches run alone on the session with every core", registry=r)
-        self.inflight = Gauge(f"{p}_inflight_inputs", "inputs accepted and not yet answered", registry=r)
-        self.batch_size = Histogram(f"{p}_batch_size", "inputs per batch", registry=r,
-                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
-        self.batch_tokens = Histogram(f"{p}_batch_tokens", "padded tokens per batch (size x length)", registry=r,
-                                      buckets=(64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384))
-        self.queue_s = Histogram(f"{p}_queue_seconds", "from queued to the first batch", registry=r, buckets=_LATENCY)
-        self.tokenize_s = Histogram(f"{p}_tokenization_seconds", "tokenizing a request", registry=r, buckets=_LATENCY)
-        self.inference_s = Histogram(f"{p}_inference_seconds", "running one batch", registry=r, buckets=_LATENCY)
-        self.request_s = Histogram(f"{p}_request_seconds", "a request, end to end", ["route"], registry=r, buckets=_LATENCY)
-
-    def batch(self, size:int, padded:int, real:int, seconds:float):
-        self.batch_size.observe(size); self.batch_tokens.observe(padded); self.inference_s.observe(seconds)
-        self.inputs.inc(size); self.tokens.inc(real)
-
-    def exposition(self) -> bytes: return generate_latest(self.registry)
+           'OPEN_ROUTES', 'SERVE_FLAGS', 'RAY_ONLY_FLAGS', 'API_KEY_ENV', 'ServeSettings', 'check_api_key',
+           'resolve_settings', 'HTTPError', 'error_body', 'check_inputs', 'served_name', 'warmup_shapes', 'warm_rows',
+           'default_max_connections', 'EmbeddingServer', 'neighbour_check', 'dumps', 'json_response', 'b64_rows',
+           'EmbedRequest', 'PredictRequest', 'TokenizeRequest', 'OpenAIEmbeddingRequest', 'public', 'replay_body',
+           'ClientGone', 'receive_by', 'Guard', 'create_app', 'BoundedHttp', 'bounded_protocol', 'check_setting_names',
+           'serve', 'api_key_from', 'serve_kwargs', 'serve_command']
 
 # %% ../nbs/05a_serve.ipynb #1c15e6ba
 SERVE_CPU_BUDGET = dict(max_batch_tokens=1024, max_batch_size=32)  # measured online (see the load test)
@@ -305,11 +125,6 @@ def resolve_settings(s:ServeSettings, # what the user asked for
 # %% ../nbs/05a_serve.ipynb #b84f5822
 MAX_MESSAGE = 600  # characters of an error message: a backstop behind `quote`
 
-def quote(value, n:int=100) -> str:
-    "What a user sent, for an error message: its repr (escapes included), at most `n` characters of it."
-    s = value if isinstance(value, str) else str(value)
-    return repr(s[:n]) + (f" (the first {n} of {len(s):,} characters)" if len(s) > n else "")
-
 class HTTPError(Exception):
     "An answer other than 200: status, message and TEI's error type (`Validation`, `Overloaded`, `Unhealthy`, ...)."
     def __init__(self, status:int, message:str, error_type:str="Validation", kind:str|None=None, headers:dict|None=None):
@@ -373,8 +188,9 @@ def warmup_shapes(engine:InferenceEngine, max_batch_tokens:int, max_batch_size:i
     full = [(max(1, min(max_batch_size, max_batch_tokens // L)), L) for L in lengths if L <= 64]
     return [(1, L) for L in lengths] + full
 
-def _warm_rows(engine, b, L):
-    ids = engine.tokenizer.encode("warm " * L).ids  # [CLS] warm warm ... [SEP], truncated to max_length
+def warm_rows(engine:InferenceEngine, b:int, L:int) -> list:
+    "`b` token-id lists of length `L` ([CLS] warm warm ... [SEP]), to run a shape before serving."
+    ids = engine.tokenize(["warm " * L], prompt="").ids[0]  # truncated to max_length
     row = ids[:L - 1] + ids[-1:]
     return [row] * b
 
@@ -404,17 +220,12 @@ class EmbeddingServer:
         s = self.settings = resolve_settings(settings, device)
         kw = dict(max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size)
         kw = {k: v for k, v in kw.items() if v is not None}
-        self.engines = [InferenceEngine.load(self.folder, device, threads=s.threads, verify=False,
-                                             session=NO_SPIN if device == "cpu" else None, **kw) for _ in range(s.sessions)]
-        self.solo = InferenceEngine.load(self.folder, device, threads=s.threads * s.sessions, verify=False,
-                                         session=SOLO_SESSION, **kw) if s.solo else None
-        e = self.engine = self.engines[0]
+        e = self.engine = InferenceEngine.load(self.folder, device, threads=s.threads, sessions=s.sessions, verify=False,
+                                               session=NO_SPIN if device == "cpu" else None,
+                                               solo=SOLO_SESSION if s.solo else None, **kw)  # one engine, every session
         s.max_batch_tokens, s.max_batch_size = e.max_batch_tokens, e.max_batch_size
         cap, self.spare_connections = default_max_connections()  # counted with the sessions' files open
         if s.max_connections is None: s.max_connections = cap
-        self.all_sessions = self.engines + ([self.solo] if self.solo else [])  # every session, for what applies to all
-        for x in self.all_sessions: x.pooling = type(x.pooling)(x.pooling.mode, False)  # normalised per request
-        self.normalizes_in_graph = e.pooled and e.spec.pooling.get("normalize", False)
         self.name = s.model_name or served_name(e.spec, e.folder or e.path)
         self.metrics, self.phase, self.problem = ServerMetrics(), "starting", None
         self.inflight, self.batcher, self.tokenizer_pool, self.neighbour_cosine = 0, None, None, None
@@ -431,7 +242,7 @@ def neighbour_check(engine:InferenceEngine, # an engine whose rows may depend on
     "The worst cosine between a text encoded alone and in a batch with a long outlier; raises when below the gate."
     texts = texts or builtin_corpus(200)
     th = min_cosine or (engine.spec.gate or {}).get("thresholds", {}).get("min_cosine", 0.98)
-    lengths = [len(e.ids) for e in engine.tokenizer.encode_batch(texts)]
+    lengths = engine.tokenize(texts, prompt="").lengths
     order = np.argsort(lengths)
     long, short = texts[int(order[-1])], [texts[int(i)] for i in order[:15]]
     mixed = engine.encode([long] + short)
@@ -452,10 +263,10 @@ class EmbeddingServer(EmbeddingServer):
             s = self.settings
             if self.engine.precision == "int8" and s.max_batch_size > 1: self.neighbour_cosine = neighbour_check(self.engine)
             shapes = warmup_shapes(self.engine, s.max_batch_tokens, s.max_batch_size)
-            for e in self.all_sessions:
-                for b, L in shapes: e._run_batch(_warm_rows(e, b, L), L)
+            for k in self.engine.session_names:
+                for b, L in shapes: self.engine.run(warm_rows(self.engine, b, L), L, k)
             self.tokenizer_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
-            self.batcher = Batcher(self.engines, s.max_batch_tokens, s.max_batch_size, s.batch_wait, self.metrics, self.solo,
+            self.batcher = Batcher(self.engine, s.max_batch_tokens, s.max_batch_size, s.batch_wait, self.metrics, s.solo,
                                    s.min_fill)
             self.phase = "ready"
             logging.getLogger("transformer_opt.serve").info("ready: %s (%d shapes warmed up)", self.name, len(shapes))
@@ -474,7 +285,7 @@ class EmbeddingServer(EmbeddingServer):
     def expire(self):
         "The grace is over: what is still queued is answered 503 (a client can retry elsewhere), so the process can exit."
         for job in list(self.pending):
-            job.cancelled = True; _settle(job.future, self.shutting_down())
+            job.cancelled = True; settle(job.future, self.shutting_down())
 
     def stop(self):
         "After the last request is answered: stop the engine threads."
@@ -533,12 +344,12 @@ class EmbeddingServer(EmbeddingServer):
 
     def tokenize(self, texts:list, truncate:bool, prefix:str=""):
         "Token ids of each text (run on the tokenizer's thread); 422 for a text too long when `truncate` is false."
-        encs = self.engine.tokenizer.encode_batch([prefix + t for t in texts] if prefix else texts)
-        over = [i for i, e in enumerate(encs) if e.overflowing]
+        tokens = self.engine.tokenize(texts, prompt=prefix)
+        over = tokens.truncated
         if over and not truncate:
             raise HTTPError(422, f"inputs[{over[0]}] has more than the model's {self.engine.max_length} tokens "
                             f"({len(over)} text(s) do): shorten it, or send \"truncate\": true.")
-        return [e.ids for e in encs], len(over)
+        return tokens.ids, len(over)
 
 # %% ../nbs/05a_serve.ipynb #ecba89b1
 INLINE_TOKENIZE_CHARS = 2000  # a request this small is tokenized on the event loop: faster than the hop to a thread
@@ -613,15 +424,8 @@ class EmbeddingServer(EmbeddingServer):
     def finish(self, rows:np.ndarray, normalize:bool=True, dimensions:int|None=None) -> np.ndarray:
         if self.engine.task == "classify":
             raise HTTPError(422, "This server runs a classifier: use POST /predict.", "Validation")
-        try: dims = self.engine._check_dimensions(dimensions)
+        try: return self.engine.finish(rows, normalize, dimensions)
         except InputError as e: raise HTTPError(422, str(e)) from None
-        if dims: rows = rows[:, :dims]
-        if not normalize and self.normalizes_in_graph:
-            raise HTTPError(422, "This folder's graph normalises its output: normalize=false is not available (build "
-                            "the folder without --pool-in-graph).")
-        if normalize:
-            rows = rows / np.clip(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12, None)
-        return np.ascontiguousarray(rows, np.float32)
 
 # %% ../nbs/05a_serve.ipynb #02d8ea77
 def dumps(obj) -> bytes:
@@ -668,9 +472,7 @@ class OpenAIEmbeddingRequest(BaseModel):
 # %% ../nbs/05a_serve.ipynb #4e023fa9
 def _prompt(srv:EmbeddingServer, name:str|None) -> str:
     "The named prompt's text (or the folder's default), or 422 quoting at most 100 characters of the name."
-    if name is not None and name not in srv.engine.spec.prompts:
-        raise HTTPError(422, f"Unknown prompt_name {quote(name)}: this model has {sorted(srv.engine.spec.prompts) or 'no prompts'}.")
-    try: return srv.engine._prefix(name, None)
+    try: return srv.engine.prompt_text(name)
     except InputError as e: raise HTTPError(422, str(e)) from None
 
 def _embed_routes(app:FastAPI, srv:EmbeddingServer):
@@ -747,7 +549,7 @@ class EmbeddingServer(EmbeddingServer):
                     limits=limits, auth=s.api_key is not None, cors_origins=list(s.cors_origins),
                     batching=dict(max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size,
                                   batch_wait=s.batch_wait, min_fill=s.min_fill, sessions=s.sessions, threads_per_session=s.threads,
-                                  solo_threads=s.threads * s.sessions if self.solo else None,
+                                  solo_threads=s.threads * s.sessions if e.solo is not None else None,
                                   tokenization_threads=1, buckets=e.buckets, basis=s.basis),
                     phase=self.phase, gate=e.spec.gate, int8_neighbour_cosine=self.neighbour_cosine,
                     provenance=public(e.spec.provenance))
@@ -765,7 +567,7 @@ class EmbeddingServer(EmbeddingServer):
         finally: self.release(n)
 
     def tokens_json(self, texts:list, add_special_tokens:bool=True) -> bytes:
-        encs = self.engine.tokenizer.encode_batch(texts, add_special_tokens=add_special_tokens)
+        encs = self.engine.tokenize(texts, prompt="", add_special_tokens=add_special_tokens).encodings
         return dumps([[{"id": i, "text": t[a:b] if not sp else tok, "special": bool(sp), "start": a, "stop": b}
                        for i, tok, sp, (a, b) in zip(e.ids, e.tokens, e.special_tokens_mask, e.offsets)]
                       for t, e in zip(texts, encs)])
@@ -1120,104 +922,19 @@ def api_key_from(args) -> str | None:
     else: key = os.environ.get(API_KEY_ENV) or None
     return None if key is None else check_api_key(key)
 
-def serve_command(args) -> int:
-    "`transformer-opt serve DIR ...`."
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+def serve_kwargs(args) -> dict:
+    "`ServeSettings` fields from `transformer-opt serve`'s parsed flags (the key read and checked)."
     kw = {k: getattr(args, k) for k in SERVE_FLAGS if getattr(args, k, None) is not None}
     kw["api_key"] = api_key_from(args)
     if getattr(args, "batch_wait_ms", None): kw["batch_wait"] = args.batch_wait_ms / 1000
     kw["cors_origins"] = tuple(args.cors_origin or ())
-    if getattr(args, "ray", False):
-        from transformer_opt.serve_ray import serve_ray_command  # Ray Serve replicas (05b_serve_ray)
-        return serve_ray_command(args, kw)
+    return kw
+
+def serve_command(args) -> int:
+    "`transformer-opt serve DIR ...` in this process (with `--ray`, the CLI calls `serve_ray.serve_ray_command`)."
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    kw = serve_kwargs(args)
     ray_only = [f"--{k.replace('_', '-')}" for k in RAY_ONLY_FLAGS if getattr(args, k, None) is not None]
     if ray_only: raise InputError(f"{', '.join(ray_only)} appl{'ies' if len(ray_only) == 1 else 'y'} to Ray Serve: add --ray.")
     serve(args.folder, args.host, args.port, **kw)
     return 0
-
-# %% ../nbs/05a_serve.ipynb #86313ffe
-def _point(server:dict, mode:str, texts:int=1, concurrency:int|None=None) -> dict | None:
-    for p in server.get("points", []):
-        if p["mode"] == mode and p["texts_per_request"] == texts and (concurrency is None or p.get("concurrency") == concurrency):
-            return p
-    return None
-
-def serve_table(res:dict) -> str:
-    "The load test's results as a text table: requests/s and latency per server and point."
-    servers = {**res["servers"], **{f"ours {k}": v for k, v in res.get("variants", {}).items()}}
-    w = max(map(len, servers)) + 1
-    rows = [f"{'server':{w}s} {'c=1 req/s (p50)':>17s} {'c=8 (p99)':>16s} {'c=32 (p99)':>16s} {'c=128 (p99)':>17s} "
-            f"{'32/req texts/s':>15s} {'open loop: rate, p99':>22s} {'errors':>7s}"]
-    for name, s in servers.items():
-        if "error" in s: rows.append(f"{name:{w}s} failed: {s['error'][:80]}"); continue
-        def cell(c, q="p99"):
-            p = _point(s, "closed", 1, c)
-            return f"{p['requests_per_s']:.1f} ({p['latency_ms'][q]:,.0f} ms)" if p else "-"
-        b, o = _point(s, "closed", 32), _point(s, "open")
-        bt = "{:.0f} ({:,.0f} ms)".format(b["texts_per_s"], b["latency_ms"]["p99"]) if b else "-"
-        ot = "{:.0f}/s, {:,.0f} ms".format(o["rate"], o["latency_ms"]["p99"]) if o else "-"
-        errs = sum(sum(p["errors"].values()) for p in s["points"])
-        rows.append(f"{name:{w}s} {cell(1, 'p50'):>17s} {cell(8):>16s} {cell(32):>16s} {cell(128):>17s} "
-                    f"{bt:>15s} {ot:>22s} {errs:>7d}")
-    return "\n".join(rows)
-
-# %% ../nbs/05a_serve.ipynb #e07b2a96
-def serve_targets(res:dict) -> list[tuple[str, str, bool]]:
-    "(target, what was measured, met) for each target of the load test."
-    S = res["servers"]; ours = S["ours"]; out = []
-    o32 = _point(ours, "closed", 1, 32)
-    for name, need in (("st", 3.0), ("st-serial", 3.0), ("infinity", 1.5)):
-        p = _point(S.get(name, {}), "closed", 1, 32)
-        if not p: continue
-        r = o32["requests_per_s"] / p["requests_per_s"]
-        tail = o32["latency_ms"]["p99"] <= p["latency_ms"]["p99"]
-        out.append((f"c=32: >= {need:g}x the req/s of {name}, p99 no higher",
-                    f"{r:.2f}x ({o32['requests_per_s']:.1f} vs {p['requests_per_s']:.1f}); p99 {o32['latency_ms']['p99']:,.0f} "
-                    f"vs {p['latency_ms']['p99']:,.0f} ms", r >= need and tail))
-    op = _point(ours, "open")
-    if op:
-        n = sum(op["errors"].values())
-        out.append(("open loop at 70% of peak: no error, p99 < 1 s",
-                    f"{op['rate']:.0f} req/s offered: {n} errors, p99 {op['latency_ms']['p99']:,.0f} ms",
-                    n == 0 and op["latency_ms"]["p99"] < 1000))
-    d, c1 = res.get("direct", {}).get("threads", {}), _point(ours, "closed", 1, 1)
-    if d and c1:
-        best = min(d.values(), key=lambda v: v["p50"])
-        r = c1["latency_ms"]["p50"] / best["p50"]
-        alone = ", ".join(f"{k} thread(s) {v['p50']:.2f} ms" for k, v in d.items())
-        out.append(("c=1: p50 <= 1.3x the engine called directly", f"{r:.2f}x: {c1['latency_ms']['p50']:.2f} ms vs the "
-                    f"fastest direct call (engine alone, p50: {alone})", r <= 1.3))
-    sk = ours.get("soak")
-    if sk:
-        n, g = sum(sk["errors"].values()), sk["rss_mib"]["growth_pct"]
-        out.append((f"soak {sk['duration_s'] / 60:.0f} min at 80% of peak: no error, RSS +<10%",
-                    f"{sk['requests']:,} requests, {n} errors; RSS {sk['rss_mib']['first']:.0f} -> {sk['rss_mib']['last']:.0f} "
-                    f"MiB ({g:+.1f}%)", n == 0 and g is not None and g < 10))
-    return out
-
-# %% ../nbs/05a_serve.ipynb #c6b1c96e
-def hardening_table(res:dict) -> str:
-    "Before and after in one run (`tools/serve_bench.py --baseline REV`): requests/s and latency per server and point."
-    rows = [f"{'server':18s} {'c=1 req/s (p50)':>18s} {'c=32 req/s (p99)':>19s} {'c=128 req/s (p99)':>20s} {'32/req c=4 texts/s':>19s}"]
-    for name, s in res["servers"].items():
-        def cell(c, q):
-            p = _point(s, "closed", 1, c)
-            return f"{p['requests_per_s']:.0f} ({p['latency_ms'][q]:,.1f} ms)" if p else "-"
-        b = _point(s, "closed", 32)
-        bt = f"{b['texts_per_s']:.0f}" if b else "-"
-        rows.append(f"{name:18s} {cell(1, 'p50'):>18s} {cell(32, 'p99'):>19s} {cell(128, 'p99'):>20s} {bt:>19s}")
-    return "\n".join(rows)
-
-def faults_table(res:dict) -> str:
-    "The fault mode (`tools/serve_faults.py`): per server and abuse, what normal clients and /health saw, and the abuser's outcome."
-    rows = [f"{'server':13s} {'abuse':16s} {'normal: req':>11s} {'errors':>7s} {'p99 ms':>8s} {'health fail/max ms':>19s} "
-            f"{'RSS MiB':>8s} {'fds':>4s}  abuser"]
-    for name, s in res["servers"].items():
-        for fault, f in s.get("faults", {}).items():
-            n, h, sv = f["normal"], f["health"], f["server"]
-            p99 = f"{n['latency_ms']['p99']:,.0f}" if (n.get("latency_ms") or {}).get("p99") is not None else "-"
-            hmax = f"{h['latency_ms']['max']:,.0f}" if (h.get("latency_ms") or {}).get("max") is not None else "-"
-            rows.append(f"{name:13s} {fault:16s} {n['requests']:>11,d} {sum(n['errors'].values()):>7,d} "
-                        f"{p99:>8s} {h['failures']:>7d} / {hmax:>7s} "
-                        f"{sv['rss_mib_peak']:>8.0f} {sv['fds_peak']:>4d}  {f['abuser'].get('summary', '')[:70]}")
-    return "\n".join(rows)

@@ -21,7 +21,7 @@ from .serve import (ROUTES, EmbeddingServer, HTTPError, ServeSettings, check_set
 __all__ = ['LEDGER_NAMESPACE', 'PROXY_CALLBACK', 'PROXY_PAYLOAD_ENV', 'APP_NAME', 'INGRESS', 'RAY_DEFAULTS', 'AdmissionLedger',
            'SharedAdmission', 'require_serve', 'EmbeddingReplica', 'RayBatcher', 'ReplicaLossGuard',
            'proxy_middlewares', 'ledger_name', 'parse_autoscale', 'deployment', 'app_builder', 'RayService',
-           'serve_ray', 'serve_ray_command', 'serve_config', 'ray_serve_table', 'ray_serve_targets']
+           'serve_ray', 'serve_ray_command', 'serve_config']
 
 # %% ../nbs/05b_serve_ray.ipynb #751bf6e5
 class AdmissionLedger:
@@ -164,7 +164,7 @@ class EmbeddingReplica:
         if ray_batching:
             s = self.srv.settings
             self.srv.batcher.close()
-            self.srv.batcher = RayBatcher(self.srv.engines, s.max_batch_tokens, s.max_batch_size, s.batch_wait, self.srv.metrics)
+            self.srv.batcher = RayBatcher(self.srv.engine, s.max_batch_tokens, s.max_batch_size, s.batch_wait, self.srv.metrics)
 
     def __serve_build_asgi_app__(self): return create_app(self.srv)
 
@@ -174,36 +174,38 @@ class EmbeddingReplica:
 # %% ../nbs/05b_serve_ray.ipynb #9468f866
 class RayBatcher:
     "Ray Serve's `@serve.batch` in place of `serve.Batcher` (for comparison): inputs in arrival order, cut by padded tokens."
-    def __init__(self, engines:list, max_batch_tokens:int, max_batch_size:int, batch_wait:float=0.0, metrics=None):
+    def __init__(self, engine, max_batch_tokens:int, max_batch_size:int, batch_wait:float=0.0, metrics=None):
         from concurrent.futures import ThreadPoolExecutor
         from ray import serve
         from transformer_opt.engine import padded_length
-        self.free, self.metrics, self.dim = list(engines), metrics, engines[0].dim
-        self.pool = ThreadPoolExecutor(len(engines), thread_name_prefix="engine")
-        pad = lambda items: max(padded_length(len(ids), engines[0].buckets) for ids in items)
+        self.engine, self.free, self.metrics = engine, list(range(len(engine.runners))), metrics
+        self.pool = ThreadPoolExecutor(len(self.free), thread_name_prefix="engine")
+        pad = lambda items: max(padded_length(len(ids), engine.buckets) for ids in items)
         self.pad, per = pad, max_batch_tokens / max_batch_size  # a full batch of short inputs counts as the size cap
         size = lambda items: round(len(items) * max(pad(items), per))
         self.run = serve.batch(max_batch_size=max_batch_tokens, batch_wait_timeout_s=batch_wait,
-                               max_concurrent_batches=len(engines), batch_size_fn=size)(self._run)
+                               max_concurrent_batches=len(self.free), batch_size_fn=size)(self.run_batch)
 
-    async def _run(self, items:list) -> list:
-        engine, L, t0 = self.free.pop(), self.pad(items), time.monotonic()
-        try: y, b = await asyncio.get_running_loop().run_in_executor(self.pool, engine._run_batch, items, L)
-        finally: self.free.append(engine)
-        if self.metrics: self.metrics.batch(len(items), b * L, sum(map(len, items)), time.monotonic() - t0)
+    async def run_batch(self, items:list) -> list:
+        "Rows of one batch that `serve.batch` cut, run on a free session."
+        k, L, t0 = self.free.pop(), self.pad(items), time.monotonic()
+        try: y = await asyncio.get_running_loop().run_in_executor(self.pool, self.engine.run, items, L, k)
+        finally: self.free.append(k)
+        if self.metrics:
+            self.metrics.batch(len(items), self.engine.padded_batch(len(items)) * L, sum(map(len, items)), time.monotonic() - t0)
         return list(y[:len(items)])
 
     def submit(self, job):
         "Queue every input of `job` (on the event loop); its future is resolved when the last row is in."
         import numpy as np
-        from transformer_opt.serve import _settle
-        job.rows = np.empty((len(job.ids), self.dim), np.float32)
+        from transformer_opt.serve import settle
+        job.rows = np.empty((len(job.ids), self.engine.dim), np.float32)
         async def all_rows():
             job.started = time.monotonic()
             try: rows = await asyncio.gather(*(self.run(ids) for ids in job.ids))
-            except Exception as e: job.failed = True; _settle(job.future, e); return
+            except Exception as e: job.failed = True; settle(job.future, e); return
             job.rows[:], job.inference = rows, time.monotonic() - job.started
-            _settle(job.future, job)
+            settle(job.future, job)
         job.task = asyncio.ensure_future(all_rows())
 
     def close(self, timeout=None): self.pool.shutdown(wait=False)
@@ -438,34 +440,3 @@ def serve_config(folder, # the engine folder's path on every node
     return {"proxy_location": "EveryNode", "http_options": {"host": host, "port": port},
             "applications": [{"name": APP_NAME, "route_prefix": "/", "import_path": "transformer_opt.serve_ray:app_builder",
                               "args": args}]}
-
-# %% ../nbs/05b_serve_ray.ipynb #6199c1db
-def ray_serve_table(res:dict) -> str:
-    "The Ray Serve load test as a text table: requests/s and latency per layout, and ratios to the plain server."
-    from transformer_opt.serve import _point
-    rows = {"plain server": res["servers"]["ours"], **{v.replace("--ray ", "ray: "): r for v, r in res.get("variants", {}).items()}}
-    base = {c: _point(res["servers"]["ours"], "closed", 1, c) for c in (1, 32, 128)}
-    w = max(map(len, rows)) + 1
-    out = [f"{'server':{w}s} {'c=1 p50':>9s} {'x plain':>8s} {'c=32 req/s (p99)':>19s} {'x plain':>8s} "
-           f"{'c=128 req/s (p99)':>19s} {'x plain':>8s}"]
-    for name, r in rows.items():
-        if "error" in r: out.append(f"{name:{w}s} failed: {r['error'][:80]}"); continue
-        p = {c: _point(r, "closed", 1, c) for c in (1, 32, 128)}
-        cells = [f"{p[1]['latency_ms']['p50']:.1f} ms", f"{p[1]['latency_ms']['p50'] / base[1]['latency_ms']['p50']:.2f}x"]
-        for c in (32, 128):
-            cells += [f"{p[c]['requests_per_s']:.1f} ({p[c]['latency_ms']['p99']:,.0f} ms)",
-                      f"{p[c]['requests_per_s'] / base[c]['requests_per_s']:.2f}x"]
-        out.append(f"{name:{w}s} {cells[0]:>9s} {cells[1]:>8s} {cells[2]:>19s} {cells[3]:>8s} {cells[4]:>19s} {cells[5]:>8s}")
-    return "\n".join(out)
-
-def ray_serve_targets(res:dict, layout:str="--ray --replicas 2 --threads-per-replica 1") -> list[tuple[str, str, bool]]:
-    "(target, measured, met): 2 replicas >= 0.85x the plain server's requests/s, and p50 at c=1 <= 1.5x."
-    from transformer_opt.serve import _point
-    plain, r = res["servers"]["ours"], res["variants"][layout]
-    out = []
-    for c in (32, 128):
-        a, b = _point(r, "closed", 1, c)["requests_per_s"], _point(plain, "closed", 1, c)["requests_per_s"]
-        out.append((f"c={c}: >= 0.85x the plain server's req/s ({layout})", f"{a / b:.2f}x ({a:.1f} vs {b:.1f})", a / b >= 0.85))
-    a, b = _point(r, "closed", 1, 1)["latency_ms"]["p50"], _point(plain, "closed", 1, 1)["latency_ms"]["p50"]
-    out.append((f"c=1: p50 <= 1.5x the plain server's ({layout})", f"{a / b:.2f}x ({a:.1f} vs {b:.1f} ms)", a / b <= 1.5))
-    return out

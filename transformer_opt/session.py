@@ -17,8 +17,8 @@ from .core import (error_summary, warn_user, ToolkitError, InputError, OnnxFileE
                                   resolve_device, usable_cpus)
 
 # %% auto #0
-__all__ = ['GRAPH_OPT_LEVELS', 'CPU_NODE_POLICIES', 'MODES', 'ProviderUnavailableError', 'SessionInfo', 'parse_placement',
-           'integer_nodes', 'cpu_compute_nodes', 'enforce_placement', 'create_session', 'ShapeCache',
+__all__ = ['GRAPH_OPT_LEVELS', 'CPU_NODE_POLICIES', 'MODES', 'ProviderUnavailableError', 'SessionInfo', 'why_no_cuda',
+           'parse_placement', 'integer_nodes', 'cpu_compute_nodes', 'enforce_placement', 'create_session', 'ShapeCache',
            'session_metadata', 'vocab_limits', 'Runner', 'bind_shape', 'tune_threads']
 
 # %% ../nbs/03_session.ipynb #a95766fc
@@ -39,7 +39,8 @@ class SessionInfo:
     cpu_nodes: list = field(default_factory=list)  # CUDA sessions: (op, name) of nodes computing on the CPU
 
 # %% ../nbs/03_session.ipynb #86674e34
-def _why_no_cuda(ort) -> str:
+def why_no_cuda(ort) -> str:
+    "Why this ONNX Runtime offers no CUDA provider, and what to install or fix, in one clause."
     import importlib.metadata as md
     pkgs = {d.metadata["Name"].lower() for d in md.distributions() if d.metadata["Name"] and "onnxruntime" in d.metadata["Name"].lower()}
     if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -211,7 +212,7 @@ def create_session(path, # the .onnx file
                        threads=so.intra_op_num_threads if dev == "cpu" else None, arena=arena, cuda_graph=cuda_graph,
                        **(config or {})))
     if dev == "cuda" and actual[0] != "CUDAExecutionProvider":
-        why = _why_no_cuda(ort)
+        why = why_no_cuda(ort)
         if not allow_fallback:
             raise ProviderUnavailableError(f"CUDA was asked for, but ONNX Runtime runs this session on {actual}: {why}. "
                                            "Pass allow_fallback=True to accept the CPU (recorded in `.info.fallback`).")
@@ -300,7 +301,7 @@ class Runner:
         self.meta = session_metadata(self.session)  # names, types and provenance from the session: no second parse
         self.input_names = [i.name for i in self.session.get_inputs()]
         out = self.session.get_outputs()[0]
-        self.output_name, self.output_dtype, self._out_dims = out.name, _ORT_TYPES.get(out.type, np.float32), list(out.shape)
+        self.output_name, self.output_dtype, self.out_dims = out.name, _ORT_TYPES.get(out.type, np.float32), list(out.shape)
         self.limits = vocab_limits(self.meta, self.path if check_inputs else None)
 
     @property
@@ -310,7 +311,7 @@ class Runner:
 
     def _out_shape(self, b, s):
         return tuple(b if d == "batch" else s if d == "sequence" else d if isinstance(d, int) else
-                     (b if i == 0 else s) for i, d in enumerate(self._out_dims))
+                     (b if i == 0 else s) for i, d in enumerate(self.out_dims))
 
     def __repr__(self):
         return f"Runner({self.path.name}, device={self.device}, mode={self.mode}, providers={self.info and self.info.providers})"

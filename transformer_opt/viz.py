@@ -7,16 +7,17 @@ Docs: https://transformer-opt.github.io/transformer-opt/viz.html.md"""
 
 # %% ../nbs/07_viz.ipynb #b40bbb1c
 from __future__ import annotations
+import json
 from pathlib import Path
+from types import SimpleNamespace
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from .bench import BenchResult, ENGINES
-from .export import atomic_path
+from .core import atomic_path
 
 # %% auto #0
-__all__ = ['ENGINE_COLORS', 'CHARTS', 'CORPUS_COLORS', 'committed_results', 'plot_speedup', 'plot_throughput', 'plot_latency',
-           'plot_memory', 'plot_tradeoff', 'plot_all', 'plot_corpus']
+__all__ = ['ENGINE_COLORS', 'CHARTS', 'CORPUS_COLORS', 'committed_results', 'read_results', 'plot_speedup', 'plot_throughput',
+           'plot_latency', 'plot_memory', 'plot_tradeoff', 'plot_all', 'plot_corpus']
 
 # %% ../nbs/07_viz.ipynb #e1f549b8
 def committed_results(root=".") -> Path:
@@ -26,19 +27,27 @@ def committed_results(root=".") -> Path:
     if not found: raise FileNotFoundError(f"No results/*/results.json under {root}: run `transformer-opt analyze` first.")
     return found[0]
 
+# %% ../nbs/07_viz.ipynb #e83502a6
+def read_results(res) -> SimpleNamespace:
+    "A benchmark's `meta` and `rows`: a `BenchResult` (or anything with both) as it is, or read from a results JSON's path."
+    if hasattr(res, "meta") and hasattr(res, "rows"): return res
+    p = Path(res)
+    if not p.is_file(): raise FileNotFoundError(f"No results file at {p}: run `transformer-opt analyze` (or pass a BenchResult).")
+    d = json.loads(p.read_text())
+    return SimpleNamespace(meta=d["meta"], rows=d["rows"])
+
 # %% ../nbs/07_viz.ipynb #5cda5b3f
 ENGINE_COLORS = {"pytorch-fp32": "#555555", "pytorch-fp16": "#999999", "torch-compile-fp16": "#bcbd22",
                  "torch-compile-max-autotune-fp16": "#8c6d31",
                  "ort-fp32": "#9ecae1", "ort-fp32-fused": "#3182bd", "ort-fp16-plain": "#fdae6b",
                  "ort-fp16-fused": "#e6550d", "ort-fp16-fused-cudagraph": "#a50f15", "ort-int8": "#31a354",
                  "openvino-bf16": "#756bb1"}
-assert set(ENGINE_COLORS) == set(ENGINES)
 
 def _subtitle(meta, seq_len=None):
     s = f"{meta['device_name']} | {meta['model']} | weights: {meta['weights']}"
     return s + (f" | seq len {seq_len}" if seq_len else "")
 
-def _frame(res:BenchResult, seq_len=None):
+def _frame(res, seq_len=None):
     df = pd.DataFrame(res.rows)
     seq_len = seq_len or (128 if 128 in set(df.seq_len) else int(df.seq_len.max()))
     return df[df.seq_len == seq_len], seq_len
@@ -70,6 +79,7 @@ def _engines(df): return [e for e in ENGINE_COLORS if e in set(df.engine)]
 
 # %% ../nbs/07_viz.ipynb #645116aa
 def _bar_chart(res, col, fmt, ylabel, title, path, seq_len, baseline_line=False):
+    res = read_results(res)
     df, s = _frame(res, seq_len)
     fig, ax = plt.subplots(figsize=(10.5, 4.8))
     _bars(ax, df, col, _engines(df), fmt)
@@ -77,7 +87,7 @@ def _bar_chart(res, col, fmt, ylabel, title, path, seq_len, baseline_line=False)
     ax.set_ylabel(ylabel)
     return _finish(fig, ax, title, res.meta, s, path)
 
-def plot_speedup(res:BenchResult, # a `BenchResult`
+def plot_speedup(res, # a `BenchResult`, or a results JSON (`read_results`)
                  path=None, # the .png to write (None: only return the figure)
                  seq_len=None, # which sequence length (default: 128 if measured, else the largest)
                 ):
@@ -85,7 +95,7 @@ def plot_speedup(res:BenchResult, # a `BenchResult`
     return _bar_chart(res, "speedup_vs_baseline", "{:.1f}x", "speedup over PyTorch FP32 (x, higher is better)",
                       "Speedup over PyTorch FP32", path, seq_len, baseline_line=True)
 
-def plot_throughput(res:BenchResult, # a `BenchResult`
+def plot_throughput(res, # a `BenchResult`, or a results JSON (`read_results`)
                     path=None, # the .png to write (None: only return the figure)
                     seq_len=None, # which sequence length (default: 128 if measured, else the largest)
                    ):
@@ -93,11 +103,12 @@ def plot_throughput(res:BenchResult, # a `BenchResult`
     return _bar_chart(res, "throughput_seq_per_s", "{:.0f}", "throughput (sequences / s, higher is better)",
                       "Throughput", path, seq_len)
 
-def plot_latency(res:BenchResult, # a `BenchResult`
+def plot_latency(res, # a `BenchResult`, or a results JSON (`read_results`)
                  path=None, # the .png to write (None: only return the figure)
                  seq_len=None, # which sequence length (default: 128 if measured, else the largest)
                 ):
     "p50 latency per engine and batch size, with whiskers to p99 (log scale)."
+    res = read_results(res)
     df, s = _frame(res, seq_len)
     fig, ax = plt.subplots(figsize=(10.5, 4.8))
     eng, bs = _engines(df), sorted(df.batch_size.unique())
@@ -115,11 +126,12 @@ def plot_latency(res:BenchResult, # a `BenchResult`
     return _finish(fig, ax, "Latency", res.meta, s, path)
 
 # %% ../nbs/07_viz.ipynb #a16dca79
-def plot_memory(res:BenchResult, # a `BenchResult`
+def plot_memory(res, # a `BenchResult`, or a results JSON (`read_results`)
                 path=None, # the .png to write (None: only return the figure)
                 seq_len=None, # which sequence length (default: 128 if measured, else the largest)
                ):
     "Device memory per engine (fresh process each; host memory on CPU) beside its weight bytes."
+    res = read_results(res)
     df = pd.DataFrame(res.rows).drop_duplicates("engine")
     gpu = df.get("gpu_mem_mb", pd.Series(dtype=float)).notna().any()
     col, what = ("gpu_mem_mb", "GPU memory of the process") if gpu else ("host_mem_mb", "host memory added by the engine")
@@ -143,11 +155,12 @@ def plot_memory(res:BenchResult, # a `BenchResult`
     return _finish(fig, ax, title, res.meta, shape[1] if isinstance(shape, (list, tuple)) else None, path)
 
 # %% ../nbs/07_viz.ipynb #c0ddf756
-def plot_tradeoff(res:BenchResult, # a `BenchResult`
+def plot_tradeoff(res, # a `BenchResult`, or a results JSON (`read_results`)
                   path=None, # the .png to write (None: only return the figure)
                   seq_len=None, # which sequence length (default: 128 if measured, else the largest)
                  ):
     "Latency against throughput for every engine across batch sizes: the efficiency frontier (up and left is better)."
+    res = read_results(res)
     df, s = _frame(res, seq_len)
     fig, ax = plt.subplots(figsize=(10.5, 4.8))
     for e in _engines(df):
@@ -172,7 +185,7 @@ def plot_all(res, # a `BenchResult`
              seq_len=None, # which sequence length (default: 128 if measured, else the largest)
             ) -> list[Path]:
     "Draw the five charts of a `BenchResult` (or a results JSON path) into `out_dir`; return their paths."
-    if not isinstance(res, BenchResult): res = BenchResult.load(res)
+    res = read_results(res)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, f in CHARTS.items():
@@ -183,11 +196,11 @@ def plot_all(res, # a `BenchResult`
 CORPUS_COLORS = {"sentence-transformers": "#555555", "sentence-transformers-bf16": "#999999", "openvino-bf16": "#756bb1",
                  "onnx-padded": "#9ecae1", "engine-fp32": "#3182bd", "engine": "#31a354"}
 
-def plot_corpus(res:BenchResult, # a corpus `BenchResult` (`corpus_benchmark`)
+def plot_corpus(res, # a corpus `BenchResult` or its JSON (`corpus_benchmark`)
                 path=None, # the .png to write (None: only return the figure)
                ):
     "Token-length histogram of the corpus beside each engine's real tokens/s (speedup and worst cosine on the bars)."
-    if not isinstance(res, BenchResult): res = BenchResult.load(res)
+    res = read_results(res)
     m, df = res.meta, pd.DataFrame(res.rows)
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw=dict(width_ratios=[1, 1.3]))
     h = m["lengths"]
