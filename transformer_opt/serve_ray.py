@@ -117,7 +117,9 @@ class SharedAdmission:
 
     def release(self, n:int):
         self.inflight -= n
-        if self.credit - self.inflight > 2 * self.chunk:  # give back what is not needed, keep a chunk
+        # give back what is not needed, keep a chunk; an idle replica keeps one chunk at most, so that credit it
+        # does not use cannot make the ledger refuse a request that another replica could take
+        if self.credit - self.inflight > (2 * self.chunk if self.inflight else self.chunk):
             self.credit = self.inflight + self.chunk
             self._call("renew", self.replica, self.credit, self.inflight)
 
