@@ -29,7 +29,7 @@ def main():
     import numpy as np, pandas as pd
     from transformer_opt.core import builtin_corpus, cpu_kind, default_threads
     from transformer_opt.models import ARCHITECTURES
-    from transformer_opt.export import TransformerOptimizationToolkit
+    from transformer_opt.toolkit import TransformerOptimizationToolkit
     from transformer_opt.optimize import random_model_folder
     from transformer_opt.bench import benchmark
     from transformer_opt.engine import InferenceEngine

@@ -42,7 +42,7 @@ def run_measured(cmd, env=None):
 ENGINE_OLD = """
 import sys, time, json
 from transformer_opt.core import builtin_corpus
-from transformer_opt.export import TransformerOptimizationToolkit
+from transformer_opt.toolkit import TransformerOptimizationToolkit
 import transformer_opt.engine  # the old code adds tk.engine there
 texts = builtin_corpus(2000)
 eng = TransformerOptimizationToolkit(sys.argv[1], work_dir=sys.argv[2]).engine(device="cpu", max_length=128)

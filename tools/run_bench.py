@@ -9,7 +9,7 @@ worktree of REV (`serve_bench.worktree`), imported through PYTHONPATH and checke
 seconds of the whole process (start, load, encode, write), and its peak resident memory (`ru_maxrss` of the child).
 The rows of both sides are compared (worst cosine), so a faster run that computes something else is caught.
 """
-import argparse, datetime, json, os, resource, subprocess, sys, tempfile, time
+import argparse, datetime, json, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

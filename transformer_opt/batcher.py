@@ -16,7 +16,8 @@ except ImportError as e:
     raise MissingDependencyError("The server's metrics need prometheus-client: `pip install 'transformer-opt[serve]'`.") from e
 
 # %% auto #0
-__all__ = ['Job', 'QueueItem', 'cut_batch', 'Batcher', 'EngineFault', 'settle', 'ServerMetrics']
+__all__ = ['Job', 'QueueItem', 'queue_items', 'cut_batch', 'next_batch', 'company_wait', 'EngineFault', 'settle', 'write_rows',
+           'run_batch', 'ServerMetrics', 'Batcher']
 
 # %% ../nbs/05a_batcher.ipynb #da69d9f1
 class Job:
@@ -34,6 +35,10 @@ class QueueItem:
     "One input waiting: its job, its position in the request, its token ids and its (padded) length."
     __slots__ = ("job", "i", "ids", "n")
     def __init__(self, job, i, ids, n): self.job, self.i, self.ids, self.n = job, i, ids, n
+
+def queue_items(job:Job, buckets=None) -> list:
+    "One `QueueItem` per input of `job`, its length padded as the engine pads it (`buckets`: the engine's)."
+    return [QueueItem(job, i, t, padded_length(len(t), buckets)) for i, t in enumerate(job.ids)]
 
 # %% ../nbs/05a_batcher.ipynb #7cbf8ffa
 def cut_batch(lengths:list, # padded length of each waiting input, oldest first
@@ -58,103 +63,30 @@ def cut_batch(lengths:list, # padded length of each waiting input, oldest first
         else: hi += 1; L = lengths[order[hi]]; real += L
     return sorted(order[lo:hi + 1]), L
 
-# %% ../nbs/05a_batcher.ipynb #eb278839
-class Batcher:
-    "One queue of inputs from all requests, cut into length-matched batches under a token budget, run on engine sessions."
-    def __init__(self,
-                 engine:InferenceEngine, # the engine: one thread per session of its (`run(session=k)`)
-                 max_batch_tokens:int, # a batch's size times its padded length stays within this
-                 max_batch_size:int, # and its size within this
-                 batch_wait:float=0.0, # seconds a small batch may wait for company (0: none, as TEI)
-                 metrics:ServerMetrics|None=None, # where to count batches, tokens and durations
-                 solo:bool=False, # run a batch that has the machine to itself on the engine's 'solo' session (every core)
-                 min_fill:float=0.0, # real / padded tokens a batch keeps (see `cut_batch`)
-                ):
-        self.min_fill = min_fill
-        self.engine, self.max_batch_tokens, self.max_batch_size = engine, max_batch_tokens, max_batch_size
-        self.batch_wait, self.metrics, self.solo, self._busy = batch_wait, metrics, solo and engine.solo is not None, 0
-        self._items, self._cv, self._stop = [], threading.Condition(), False
-        self._threads = [threading.Thread(target=self._work, args=(k,), name=f"engine-{k}", daemon=True)
-                         for k in range(len(engine.runners))]
-        for t in self._threads: t.start()
+# %% ../nbs/05a_batcher.ipynb #f92e86e7
+def next_batch(items:list, # `QueueItem`s waiting, oldest first
+               max_batch_tokens:int, max_batch_size:int, min_fill:float=0.0, # as for `cut_batch`
+               now:float|None=None, # `time.monotonic()` (default: now)
+              ) -> tuple[list, int, list, int]:
+    "Drop the inputs nobody waits for any more, then cut the next batch: (batch, padded length, items left, inputs dropped)."
+    now = time.monotonic() if now is None else now
+    live = [it for it in items if not it.job.dead(now)]
+    if not live: return [], 0, [], len(items)
+    B = max_batch_size
+    if live[0].i >= B:  # a large request's later inputs lead the queue: every request's first batch goes first
+        k = min(range(len(live)), key=lambda k: (live[k].i // B, live[k].job.queued))
+        live.insert(0, live.pop(k))
+    idx, L = cut_batch([it.n for it in live], max_batch_tokens, B, min_fill)
+    chosen = set(idx)
+    return [live[k] for k in idx], L, [it for k, it in enumerate(live) if k not in chosen], len(items) - len(live)
 
-    def submit(self, job:Job):
-        "Queue every input of `job`."
-        with self._cv:
-            buckets = self.engine.buckets
-            self._items.extend(QueueItem(job, i, t, padded_length(len(t), buckets)) for i, t in enumerate(job.ids))
-            self._cv.notify(len(self._threads))
-        if self.metrics: self.metrics.queue.set(len(self._items))
-
-    def close(self, timeout:float|None=None):
-        "Stop the threads once the queue is empty."
-        with self._cv: self._stop = True; self._cv.notify_all()
-        for t in self._threads: t.join(timeout)
+def company_wait(items:list, batch_wait:float, max_batch_size:int, max_batch_tokens:int, now:float|None=None) -> float:
+    "Seconds a small next batch may still wait for company (0: cut it now, it could be full or its oldest input waited enough)."
+    age = (time.monotonic() if now is None else now) - items[0].job.queued
+    if age >= batch_wait or len(items) >= max_batch_size or sum(it.n for it in items) >= max_batch_tokens: return 0.0
+    return batch_wait - age
 
 # %% ../nbs/05a_batcher.ipynb #1905876c
-class Batcher(Batcher):
-    def _next(self) -> tuple[list, int]:
-        "Under the lock: drop the inputs nobody waits for any more, then cut the next batch (empty: nothing left)."
-        now = time.monotonic()
-        live = [it for it in self._items if not it.job.dead(now)]
-        if self.metrics and len(live) < len(self._items): self.metrics.dropped.inc(len(self._items) - len(live))
-        if not live: self._items = []; return [], 0
-        B = self.max_batch_size
-        if live[0].i >= B:  # a large request's later inputs lead the queue: every request's first batch goes first
-            k = min(range(len(live)), key=lambda k: (live[k].i // B, live[k].job.queued))
-            live.insert(0, live.pop(k))
-        idx, L = cut_batch([it.n for it in live], self.max_batch_tokens, B, self.min_fill)
-        chosen = set(idx)
-        self._items = [it for k, it in enumerate(live) if k not in chosen]
-        return [live[k] for k in idx], L
-
-    def _wait_for_company(self):
-        "With `batch_wait`: let a small batch wait until it could be full, or until its oldest input has waited enough."
-        while self._items and not self._stop:
-            age = time.monotonic() - self._items[0].job.queued
-            if age >= self.batch_wait or len(self._items) >= self.max_batch_size: return
-            if sum(it.n for it in self._items) >= self.max_batch_tokens: return
-            self._cv.wait(self.batch_wait - age)
-
-    def _work(self, session:int):
-        while True:
-            with self._cv:
-                while not self._items and not self._stop: self._cv.wait()
-                if not self._items: return  # stopping, and nothing is left
-                if self.batch_wait: self._wait_for_company()
-                batch, L = self._next()
-                alone = self.solo and self._busy == 0 and not self._items  # nothing else runs or waits
-                self._busy += bool(batch)
-            if self.metrics: self.metrics.queue.set(len(self._items))
-            if not batch: continue
-            try: self._run("solo" if alone else session, batch, L)
-            finally:
-                with self._cv: self._busy -= 1
-
-    def _run(self, session, batch, L):
-        t0 = time.monotonic()
-        try: y = self.engine.run([it.ids for it in batch], L, session)
-        except Exception as e:  # a fault of the engine (not of a client): fail the requests it touched, keep serving
-            logging.getLogger("transformer_opt.serve").exception("a batch failed")
-            fault = EngineFault(f"{type(e).__name__}: {e}")
-            for job in {it.job for it in batch}:
-                job.failed = True; job.loop.call_soon_threadsafe(settle, job.future, fault)
-            return
-        dt = time.monotonic() - t0
-        if self.metrics:
-            self.metrics.batch(len(batch), self.engine.padded_batch(len(batch)) * L, sum(len(it.ids) for it in batch), dt)
-            if session == "solo": self.metrics.solo.inc()
-        done = []
-        with self._cv:  # rows of one request can be written by several engine threads
-            for job in {it.job for it in batch}:
-                if job.rows is None: job.rows = np.empty((len(job.ids), y.shape[1]), np.float32)
-                job.started = t0 if job.started is None else min(job.started, t0)
-                job.inference = max(job.inference, t0 + dt - job.started)  # from its first batch's start to its last's end
-            for k, it in enumerate(batch):
-                it.job.rows[it.i] = y[k]; it.job.left -= 1
-                if it.job.left == 0: done.append(it.job)
-        for job in done: job.loop.call_soon_threadsafe(settle, job.future, job)
-
 class EngineFault(Exception):
     "The engine failed on a batch: the server's fault (500 for the requests in it), logged once, where it happened."
 
@@ -163,6 +95,35 @@ def settle(future, value):
     if future.done(): return
     if isinstance(value, BaseException): future.set_exception(value)
     else: future.set_result(value)
+
+def write_rows(batch:list, y:np.ndarray, t0:float, dt:float) -> list:
+    "Under the queue's lock: each row of `y` where its request wants it, and the stage times; returns the jobs now complete."
+    done = []
+    for job in {it.job for it in batch}:
+        if job.rows is None: job.rows = np.empty((len(job.ids), y.shape[1]), np.float32)
+        job.started = t0 if job.started is None else min(job.started, t0)
+        job.inference = max(job.inference, t0 + dt - job.started)  # from its first batch's start to its last's end
+    for k, it in enumerate(batch):
+        it.job.rows[it.i] = y[k]; it.job.left -= 1
+        if it.job.left == 0: done.append(it.job)
+    return done
+
+def run_batch(engine, session, batch:list, L:int, metrics, lock) -> None:
+    "Run one batch on the engine's `session` (outside the lock), write its rows (under `lock`), settle the requests it completes."
+    t0 = time.monotonic()
+    try: y = engine.run([it.ids for it in batch], L, session)
+    except Exception as e:  # a fault of the engine (not of a client): fail the requests it touched, keep serving
+        logging.getLogger("transformer_opt.serve").exception("a batch failed")
+        fault = EngineFault(f"{type(e).__name__}: {e}")
+        for job in {it.job for it in batch}:
+            job.failed = True; job.loop.call_soon_threadsafe(settle, job.future, fault)
+        return
+    dt = time.monotonic() - t0
+    if metrics:
+        metrics.batch(len(batch), engine.padded_batch(len(batch)) * L, sum(len(it.ids) for it in batch), dt)
+        if session == "solo": metrics.solo.inc()
+    with lock: done = write_rows(batch, y, t0, dt)  # rows of one request can be written by several engine threads
+    for job in done: job.loop.call_soon_threadsafe(settle, job.future, job)
 
 # %% ../nbs/05a_batcher.ipynb #95c56edf
 _LATENCY = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
@@ -197,3 +158,54 @@ class ServerMetrics:
         self.inputs.inc(size); self.tokens.inc(real)
 
     def exposition(self) -> bytes: return generate_latest(self.registry)
+
+# %% ../nbs/05a_batcher.ipynb #eb278839
+class Batcher:
+    "One queue of inputs from all requests, cut into length-matched batches under a token budget, run on engine sessions."
+    def __init__(self,
+                 engine:InferenceEngine, # the engine: one thread per session of its (`run(session=k)`)
+                 max_batch_tokens:int, # a batch's size times its padded length stays within this
+                 max_batch_size:int, # and its size within this
+                 batch_wait:float=0.0, # seconds a small batch may wait for company (0: none, as TEI)
+                 metrics:ServerMetrics|None=None, # where to count batches, tokens and durations
+                 solo:bool=False, # run a batch that has the machine to itself on the engine's 'solo' session (every core)
+                 min_fill:float=0.0, # real / padded tokens a batch keeps (see `cut_batch`)
+                ):
+        self.engine, self.max_batch_tokens, self.max_batch_size, self.min_fill = engine, max_batch_tokens, max_batch_size, min_fill
+        self.batch_wait, self.metrics, self.solo, self._busy = batch_wait, metrics, solo and engine.solo is not None, 0
+        self._items, self._cv, self._stop = [], threading.Condition(), False
+        self._threads = [threading.Thread(target=self._work, args=(k,), name=f"engine-{k}", daemon=True)
+                         for k in range(len(engine.runners))]
+        for t in self._threads: t.start()
+
+    def submit(self, job:Job):
+        "Queue every input of `job`."
+        with self._cv: self._items.extend(queue_items(job, self.engine.buckets)); self._cv.notify(len(self._threads))
+        if self.metrics: self.metrics.queue.set(len(self._items))
+
+    def close(self, timeout:float|None=None):
+        "Stop the threads once the queue is empty."
+        with self._cv: self._stop = True; self._cv.notify_all()
+        for t in self._threads: t.join(timeout)
+    def _wait_for_company(self):
+        "With `batch_wait`: let a small batch wait until it could be full, or until its oldest input has waited enough."
+        while self._items and not self._stop:
+            if (w := company_wait(self._items, self.batch_wait, self.max_batch_size, self.max_batch_tokens)) <= 0: return
+            self._cv.wait(w)
+
+    def _work(self, session:int):
+        "One engine thread: cut the next batch under the lock, run it without; ends once closed and the queue is empty."
+        while True:
+            with self._cv:
+                while not self._items and not self._stop: self._cv.wait()
+                if not self._items: return  # stopping, and nothing is left
+                if self.batch_wait: self._wait_for_company()
+                batch, L, self._items, dropped = next_batch(self._items, self.max_batch_tokens, self.max_batch_size, self.min_fill)
+                if self.metrics and dropped: self.metrics.dropped.inc(dropped)
+                alone = self.solo and self._busy == 0 and not self._items  # nothing else runs or waits
+                self._busy += bool(batch)
+            if self.metrics: self.metrics.queue.set(len(self._items))
+            if not batch: continue
+            try: run_batch(self.engine, "solo" if alone else session, batch, L, self.metrics, self._cv)
+            finally:
+                with self._cv: self._busy -= 1

@@ -14,25 +14,24 @@ import numpy as np
 import pandas as pd
 import psutil
 import torch
-from fastcore.basics import patch
 from tqdm import tqdm
 import transformer_opt
 from .core import (error_summary, warn_user, row_cosines, InputError, MissingDependencyError, builtin_corpus, pool_outputs, check_int,
                                   check_out_dir, check_model_inputs, cpu_features, device_name, default_threads,
                                   resolve_device, require_onnxruntime)
 from .models import max_positions, check_shape, hidden_size, num_layers, random_inputs, tokenize
-from .export import TransformerOptimizationToolkit, atomic_path, read_metadata
-from .optimize import choose_recipe, compare_outputs, quantize_int8, recall_at_k, weight_bytes
+from .export import Workspace, atomic_path, export_onnx, read_metadata
+from .optimize import choose_recipe, compare_outputs, optimize, quantize_int8, recall_at_k, weight_bytes
 from .session import ProviderUnavailableError, Runner, create_session
 from .engine import InferenceEngine, Pooling, check_texts
-from .build import SentenceTransformersConfig, model_folder, read_pooling, read_st_folder
+from .build import SentenceTransformersConfig, build_engine, model_folder, read_pooling, read_st_folder
 
 # %% auto #0
 __all__ = ['PEAK_TFLOPS', 'ENGINE_SPECS', 'ENGINES', 'BASELINE', 'DEFAULT_ENGINES', 'ROW_KEYS', 'TABLE_COLS', 'CORPUS_COLS',
            'CORPUS_ENGINES', 'CORPUS_PEERS', 'latency_stats', 'throughput', 'encoder_flops', 'peak_tflops',
            'ContenderSpec', 'check_engines', 'Contender', 'variant_for', 'make_engine', 'time_engine', 'gpu_process_mb',
            'memory_probe', 'measure_memory', 'versions', 'BenchResult', 'recipe_engine', 'BenchRun', 'benchmark',
-           'corpus_benchmark']
+           'run_full_analysis', 'corpus_benchmark']
 
 # %% ../nbs/06_bench.ipynb #0f7d7986
 def latency_stats(ms) -> dict:
@@ -400,7 +399,7 @@ def _settings(dev, warmup, iters, max_seconds, threads) -> dict:
 # %% ../nbs/06_bench.ipynb #ad5e9e07
 def _meta(tk, dev, names, batch_sizes, seq_lens, text, settings, flops) -> dict:
     "Provenance of the run, written before the first measurement so that a partial results file has it too."
-    src = read_metadata(tk.export_onnx())
+    src = read_metadata(export_onnx(tk))
     threads = settings["threads"] if settings["threads"] is not None else default_threads() if dev == "cpu" else None
     return dict(model=tk.model_name, weights=tk.loaded_model.weights,
                 weights_note=("random weights: the architecture built from its configuration; latency and memory do not "
@@ -430,7 +429,7 @@ def recipe_engine(device:str) -> dict:
 @dataclass
 class BenchRun:
     "One benchmark run's state: what every engine is measured with, and the baseline's results the others are compared to."
-    tk: TransformerOptimizationToolkit
+    tk: Workspace
     res: BenchResult # the rows and provenance, filled as engines finish
     device: str
     shapes: list # (batch, seq) pairs
@@ -502,7 +501,7 @@ def _run_engines(run:BenchRun, names:list):
             if run.device == "cuda": torch.cuda.empty_cache()
 
 # %% ../nbs/06_bench.ipynb #f287af7d
-def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
+def benchmark(tk:Workspace, # the model (and its files): a `Workspace`, the toolkit say
               engines=None, # engine names; default per device (DEFAULT_ENGINES)
               batch_sizes=(1, 16, 32), # batch sizes to sweep
               seq_lens=(128,), # sequence lengths to sweep
@@ -525,7 +524,7 @@ def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
     out = check_out_dir(out_dir, "results folder") if out_dir is not None else None
     if text is not None and tk.tokenizer is not None:  # checks text (empty -> error) and warns once on truncation
         tokenize(tk.tokenizer, text, seq_len=max(seq_lens), config=tk.config)
-    paths = {n: tk.optimize(v[0], fuse=v[1], device="cpu" if v[0] in ("int8", "bf16") else dev) for n in names if (v := variant_for(n))}
+    paths = {n: optimize(tk, v[0], fuse=v[1], device="cpu" if v[0] in ("int8", "bf16") else dev) for n in names if (v := variant_for(n))}
     flops = {s: encoder_flops(tk.config, s) for s in seq_lens}
     res = BenchResult(_meta(tk, dev, names, batch_sizes, seq_lens, text, settings, flops), [])
     fused = next((paths[n] for n in names if variant_for(n) and variant_for(n)[1]), None)  # its provenance has the counts
@@ -543,8 +542,7 @@ def benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
     return res
 
 # %% ../nbs/06_bench.ipynb #3ca37905
-@patch
-def run_full_analysis(self:TransformerOptimizationToolkit,
+def run_full_analysis(tk:Workspace, # the model and its work folder (the toolkit: `tk.run_full_analysis(...)`)
                       text_input="The quick brown fox jumps over the lazy dog.", # text for the inputs (None: random ids)
                       batch_sizes=(1, 16, 32), # batch sizes to sweep
                       seq_len:int|None=None, # one sequence length (default 128), or use `seq_lens`
@@ -557,12 +555,12 @@ def run_full_analysis(self:TransformerOptimizationToolkit,
     "Export, optimize and benchmark every engine; save results JSON and CSV (after every engine); return the table."
     if seq_len is not None and seq_lens is not None: raise InputError("Pass seq_len or seq_lens, not both.")
     seq_lens = [check_int("seq_len", seq_len)] if seq_len is not None else [128] if seq_lens is None else list(seq_lens)
-    self.results_paths = dict(json=Path(out_dir)/"results.json", csv=Path(out_dir)/"results.csv")
-    self.results = benchmark(self, engines=engines, batch_sizes=list(batch_sizes), seq_lens=seq_lens, device=device,
+    tk.results_paths = dict(json=Path(out_dir)/"results.json", csv=Path(out_dir)/"results.csv")
+    tk.results = benchmark(tk, engines=engines, batch_sizes=list(batch_sizes), seq_lens=seq_lens, device=device,
                              text=text_input, out_dir=out_dir, **kwargs)
-    return self.results.to_frame()
+    return tk.results.to_frame()
 
-# %% ../nbs/06_bench.ipynb #bc3f4c3b
+# %% ../nbs/06_bench.ipynb #464b8ab2
 CORPUS_ENGINES = ("sentence-transformers", "sentence-transformers-bf16", "openvino-bf16", "onnx-padded", "engine-fp32",
                   "engine-first-recipe", "engine")
 CORPUS_PEERS = {  # what users pick instead, run here where they install (sentence-transformers' ONNX and OpenVINO backends
@@ -590,6 +588,7 @@ def _sentence_transformer(tk, dev, max_length):
     st.max_seq_length = max_length
     return st.half() if dev == "cuda" else st
 
+# %% ../nbs/06_bench.ipynb #52cac0ac
 def _st_run(name, tk, texts, lengths, dev, max_length):
     "One sentence-transformers row: FP32 (the reference), or BF16 weights on the CPU."
     st = _sentence_transformer(tk, dev, max_length)
@@ -636,11 +635,11 @@ def _corpus_row(name, precision, texts, real, computed, seconds, emb, ref, st_se
 # %% ../nbs/06_bench.ipynb #ee73f4b5
 def _first_recipe(tk, dev, max_length, pooling):
     "The engine as the first recipe built it: from CPU features alone, the default budget, one session."
-    if dev == "cuda": return tk.engine("fp16", device=dev, max_length=max_length, pooling=pooling, tune=False)
+    if dev == "cuda": return build_engine(tk, "fp16", device=dev, max_length=max_length, pooling=pooling, tune=False)
     if cpu_features()["int8_fast"]:
-        fused = tk.optimize("fp32", fuse=True, device="cpu")
+        fused = optimize(tk, "fp32", fuse=True, device="cpu")
         path = quantize_int8(fused, fused.with_name("model-int8-first-recipe.onnx"), keep_fp32="ffn-output")
-    else: path = tk.export_onnx()
+    else: path = export_onnx(tk)
     tok = tk.work_dir/"tokenizer"; tk.tokenizer.save_pretrained(tok)
     return InferenceEngine(path, tok, pooling=pooling, device="cpu", max_length=max_length, max_batch_tokens=2048,
                            max_batch_size=64, dense=(read_st_folder(model_folder(tk.loaded_model)) or SentenceTransformersConfig()).dense
@@ -652,9 +651,9 @@ def _peer_engine(name, tk, dev, max_length, pooling):
     if name == "engine-first-recipe": return _first_recipe(tk, dev, max_length, pooling)
     if name == "openvino-bf16":
         if dev != "cpu": raise InputError("openvino-bf16 runs on CPUs.")
-        return tk.engine("bf16", device="cpu", max_length=max_length, pooling=pooling, tune=False,
-                         max_batch_tokens=1024, max_batch_size=32, sessions=1)
-    return tk.engine("fp32" if name == "engine-fp32" else "auto", device=dev, max_length=max_length, pooling=pooling)
+        return build_engine(tk, "bf16", device="cpu", max_length=max_length, pooling=pooling, tune=False,
+                            max_batch_tokens=1024, max_batch_size=32, sessions=1)
+    return build_engine(tk, "fp32" if name == "engine-fp32" else "auto", device=dev, max_length=max_length, pooling=pooling)
 
 def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_seconds):
     "One corpus engine's row, and its embeddings (sentence-transformers' are the reference of the others)."
@@ -680,7 +679,7 @@ def _corpus_engine(name, tk, texts, lengths, dev, max_length, pooling, ref, st_s
     return row, emb
 
 # %% ../nbs/06_bench.ipynb #1c4e3397
-def corpus_benchmark(tk:TransformerOptimizationToolkit, # the model (and its files)
+def corpus_benchmark(tk:Workspace, # the model (and its files): a `Workspace`, the toolkit say
                      texts=None, # the corpus (default: `builtin_corpus(2000)`)
                      device:str="auto", # 'auto', 'cpu' or 'cuda'
                      engines=CORPUS_ENGINES, # which of CORPUS_ENGINES to run

@@ -13,20 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
-from fastcore.basics import patch
 from .core import (warn_user, InputError, POOLING_MODES, builtin_corpus, check_choice, check_int, cpu_features, cpu_info, cpu_kind,
                                   minilm_dir, resolve_device)
 from .models import LoadedModel, max_positions
-from .export import (TransformerOptimizationToolkit, as_model_inputs, export_to_onnx, matches_metadata,
+from .export import (Workspace, as_model_inputs, export_to_onnx, matches_metadata,
                                     read_metadata, validate_export)
-from .optimize import AccuracyGateError, choose_recipe, corpus_split, gate_file, pooling_tag, recipe_candidates
+from .optimize import (AccuracyGateError, choose_recipe, corpus_split, gate_file, judge, optimize, pooling_tag,
+                                      recipe_candidates)
 from .session import integer_nodes
-from .engine import (ACTIVATIONS, DEFAULT_BUDGETS, EngineFolderError, EngineSpec, InferenceEngine,
-                                    Pooling, read_spec, texts_per_second)
+from .engine import ACTIVATIONS, DEFAULT_BUDGETS, InferenceEngine, Pooling, texts_per_second
+from .folder import EngineFolderError, EngineSpec, read_spec
 
 # %% auto #0
 __all__ = ['ST_MODULES', 'TUNE_TEXTS', 'CHECK_TEXTS', 'RECIPE_ROUNDS', 'RECIPE_MARGIN', 'SentenceTransformersConfig',
-           'read_st_folder', 'read_pooling', 'PooledEncoder', 'model_folder', 'choose_measured', 'cached_folder']
+           'read_st_folder', 'read_pooling', 'PooledEncoder', 'export_pooled', 'model_folder', 'gated_variant',
+           'engine_spec', 'choose_measured', 'measured_recipe', 'build_engine', 'cached_folder']
 
 # %% ../nbs/04a_build.ipynb #fcd5fe4a
 ST_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")  # module types the engine carries
@@ -123,23 +124,22 @@ class PooledEncoder(torch.nn.Module):
         return (e,)
 
 # %% ../nbs/04a_build.ipynb #584511c2
-@patch
-def export_pooled(self:TransformerOptimizationToolkit,
+def export_pooled(ws:Workspace, # the model and its work folder
                   pooling:Pooling, # how to pool (see `read_pooling`)
                   opset:int=17, # ONNX opset
                   reuse:bool=True, # return an existing export of the same weights and pooling
                  ) -> Path:
     "Export the encoder with pooling inside its graph (output `sentence_embedding`), validated against PyTorch."
-    if self.loaded_model.task != "base": raise InputError("Pooling applies to encoders (task='base'), not to classifiers.")
-    path = self.work_dir/f"model-fp32-op{opset}-torchscript{pooling_tag(pooling.mode, pooling.normalize)}.onnx"
-    meta = dict(model=self.model_name, weights=self.loaded_model.weights, fingerprint=self.fingerprint, task="base",
+    if ws.loaded_model.task != "base": raise InputError("Pooling applies to encoders (task='base'), not to classifiers.")
+    path = ws.work_dir/f"model-fp32-op{opset}-torchscript{pooling_tag(pooling.mode, pooling.normalize)}.onnx"
+    meta = dict(model=ws.model_name, weights=ws.loaded_model.weights, fingerprint=ws.fingerprint, task="base",
                 pooling=pooling.mode, normalize=pooling.normalize)
-    if reuse and matches_metadata(path, fingerprint=self.fingerprint, pooling=pooling.mode, normalize=pooling.normalize):
+    if reuse and matches_metadata(path, fingerprint=ws.fingerprint, pooling=pooling.mode, normalize=pooling.normalize):
         return path
-    self.work_dir.mkdir(parents=True, exist_ok=True)
-    wrapped = PooledEncoder(self.model, pooling).eval()
-    export_to_onnx(wrapped, path, as_model_inputs(None, self.loaded_model), opset=opset, metadata=meta)
-    validate_export(wrapped, path, self.config)
+    ws.work_dir.mkdir(parents=True, exist_ok=True)
+    wrapped = PooledEncoder(ws.model, pooling).eval()
+    export_to_onnx(wrapped, path, as_model_inputs(None, ws.loaded_model), opset=opset, metadata=meta)
+    validate_export(wrapped, path, ws.config)
     return path
 
 # %% ../nbs/04a_build.ipynb #b6f56ca6
@@ -176,86 +176,54 @@ def _check_dimensions(dimensions, full:int) -> list | None:
         raise InputError(f"dimensions must be a list of sizes such as [256, 128], got {dimensions!r}.")
     return sorted({check_int("dimensions", d, 1, full) for d in dimensions}, reverse=True)
 
-# %% ../nbs/04a_build.ipynb #b98dda7e
-@patch
-def _optimized_for(self:TransformerOptimizationToolkit, precision, dev, pooling, pool_in_graph) -> Path:
-    "The gated file for the engine: the device's recipe, or FP32 where INT8 fails its gate."
+# %% ../nbs/04a_build.ipynb #049dad43
+def gated_variant(ws:Workspace, # the model and its work folder
+                  precision:str, # 'auto' (the device's first recipe), 'fp32', 'fp16', 'int8' or 'bf16'
+                  dev:str, # 'cpu' or 'cuda'
+                  pooling:Pooling, # how the engine pools
+                  pool_in_graph:bool, # start from an export that pools in its graph (`export_pooled`)
+                 ) -> Path:
+    "Export, fuse, convert and gate (`optimize`): the device's recipe, or FP32 where INT8 fails its gate."
     fuse = True
     if precision == "auto": precision, fuse, _ = choose_recipe(dev)
-    source = self.export_pooled(pooling) if pool_in_graph and self.loaded_model.task == "base" else None
-    try: return self.optimize(precision, fuse=fuse, device=dev, source=source)
+    source = export_pooled(ws, pooling) if pool_in_graph and ws.loaded_model.task == "base" else None
+    try: return optimize(ws, precision, fuse=fuse, device=dev, source=source)
     except AccuracyGateError as e:
         if precision != "int8": raise
         warn_user(f"INT8 is not accurate enough for this model ({e}); the engine uses FP32 instead.")
-        return self.optimize("fp32", fuse=True, device=dev, source=source)
+        return optimize(ws, "fp32", fuse=True, device=dev, source=source)
 
-@patch
-def _spec(self:TransformerOptimizationToolkit, path:Path, dev:str, pooling:Pooling, pool_in_graph:bool, max_length:int,
-          st:SentenceTransformersConfig|None, dimensions, budget:dict) -> EngineSpec:
+# %% ../nbs/04a_build.ipynb #195b29f6
+def engine_spec(ws:Workspace, # the model and its gate records
+                path:Path, # the gated file the engine runs
+                dev:str, # 'cpu' or 'cuda'
+                pooling:Pooling, # how the engine pools
+                pool_in_graph:bool, # whether the file pools in its graph
+                max_length:int, # the engine's longest input, in tokens
+                st:SentenceTransformersConfig|None, # what the sentence-transformers folder adds (None: a plain model)
+                dimensions, # Matryoshka sizes (checked), or None
+                budget:dict, # batch budget for `dev`
+               ) -> EngineSpec:
     "What the engine folder will say about this build."
     meta, g = read_metadata(path), gate_file(path)
-    gate = self.gates[path.name].__dict__ if path.name in self.gates else json.loads(g.read_text()) if g.is_file() else None
-    labels = [self.config.id2label[i] for i in sorted(self.config.id2label)] if self.loaded_model.task == "classification" else None
+    gate = ws.gates[path.name].__dict__ if path.name in ws.gates else json.loads(g.read_text()) if g.is_file() else None
+    labels = [ws.config.id2label[i] for i in sorted(ws.config.id2label)] if ws.loaded_model.task == "classification" else None
     return EngineSpec(
-        task="classify" if self.loaded_model.task == "classification" else "embed", max_length=max_length,
+        task="classify" if ws.loaded_model.task == "classification" else "embed", max_length=max_length,
         pooling=dict(mode=pooling.mode, normalize=pooling.normalize, in_graph=pool_in_graph),
-        max_positions=max_positions(self.config), budget={dev: budget}, labels=labels,
+        max_positions=max_positions(ws.config), budget={dev: budget}, labels=labels,
         precision=meta.get("precision", "fp32"), runtime=meta.get("runtime", "onnxruntime"), device=dev,
         cpu=dict(name=cpu_info()["name"], kind=cpu_kind(), features=cpu_features()),
         gate=gate, prompts=st.prompts if st else {}, default_prompt=st.default_prompt if st else None,
         dimensions=dimensions, similarity=st.similarity if st else None,
         graph=dict(integer_nodes=sorted(integer_nodes(path) or [])),
-        provenance=dict(model=self.model_name, weights=self.loaded_model.weights, source=self.loaded_model.source, model_type=self.config.model_type,
-                        fingerprint=self.fingerprint, file=path.name, fused=meta.get("fused") == "true",
+        provenance=dict(model=ws.model_name, weights=ws.loaded_model.weights, source=ws.loaded_model.source, model_type=ws.config.model_type,
+                        fingerprint=ws.fingerprint, file=path.name, fused=meta.get("fused") == "true",
                         fusion=json.loads(meta.get("fusion", "{}")), exporter=meta.get("exporter"), opset=meta.get("opset"),
                         int8_plan=json.loads(meta["int8_plan"]) if "int8_plan" in meta else None,
                         versions=_versions(), built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")))
 
-# %% ../nbs/04a_build.ipynb #59cb1a39
-@patch
-def engine(self:TransformerOptimizationToolkit,
-           precision:str="auto", # 'auto' (the device's recipe), 'fp32', 'fp16', 'int8' or 'bf16' (OpenVINO, CPU)
-           device:str="auto", # 'auto', 'cpu' or 'cuda'
-           pooling:Pooling|str="auto", # 'auto': from a sentence-transformers folder, else mean; or a `Pooling`/mode name
-           pool_in_graph:bool=False, # export with pooling inside the graph (output `sentence_embedding`)
-           max_length:int|None=None, # default: the model's (sentence-transformers' max_seq_length, else its positions)
-           dimensions:list|None=None, # Matryoshka sizes the model allows (from its model card), e.g. [256, 128]
-           tune:bool=True, # CPU: measure batch budgets and thread layouts (`InferenceEngine.tune`) and keep the fastest
-           **kwargs, # to `InferenceEngine` (max_batch_tokens, max_batch_size, sessions, buckets, cuda_graphs, threads)
-          ) -> InferenceEngine:
-    "An `InferenceEngine` for this model, optimized and accuracy-gated for `device`, ready to `.save(DIR)`."
-    check_choice("precision", precision, ("auto", "fp32", "fp16", "int8", "bf16"))
-    dev, folder = resolve_device(device), model_folder(self.loaded_model)
-    if precision == "bf16" and dev != "cpu": raise InputError("BF16 runs on OpenVINO, on CPUs: use precision='fp16' on a GPU.")
-    st = read_st_folder(folder) if folder else None
-    pooling = _resolve_pooling(pooling, st)
-    if pool_in_graph and st and st.dense: raise InputError("This model has Dense layers after pooling: pool in NumPy (pool_in_graph=False).")
-    if max_length is None: max_length = min((st and st.max_seq_length) or max_positions(self.config), max_positions(self.config))
-    check_int("max_length", max_length, 2, max_positions(self.config))
-    if self.tokenizer is None or not getattr(self.tokenizer, "is_fast", False):
-        raise InputError(f"'{self.model_name}' has no fast tokenizer (tokenizer.json), which the engine reads: load a folder that has one.")
-    full = int(st.dense[-1][0].shape[0]) if st and st.dense else self.config.hidden_size
-    dims = _check_dimensions(dimensions, full)
-    tok = self.work_dir/"tokenizer"; self.tokenizer.save_pretrained(tok)  # tokenizer.json and its small configs
-    budget = {k: v for k, v in dict(max_batch_tokens=kwargs.get("max_batch_tokens"), max_batch_size=kwargs.get("max_batch_size")).items() if v}
-    def make(path):
-        if path.name not in self.gates and not gate_file(path).is_file():  # an export used as it is: gate it too
-            self.judge(path, read_metadata(path).get("precision", "fp32"), None)
-        spec = self._spec(path, dev, pooling, pool_in_graph, max_length, st, dims, {**DEFAULT_BUDGETS[dev], **budget})
-        return InferenceEngine(path, tok, pooling=pooling, device=dev, max_length=max_length, spec=spec,
-                               dense=st.dense if st else None, **kwargs)
-    fixed = dev != "cpu" or not tune or any(k in kwargs for k in ("max_batch_tokens", "max_batch_size", "threads", "sessions"))
-    if precision != "auto" or dev != "cpu":
-        eng = make(self._optimized_for(precision, dev, pooling, pool_in_graph))
-        if not fixed: eng.tune(builtin_corpus(TUNE_TEXTS, seed=3))
-    else: eng = self._measured_recipe(make, dev, pooling, pool_in_graph, fixed)
-    if eng.precision == "int8":  # FP32 rows of check texts, so that another kind of CPU can re-gate the folder
-        source = self.export_pooled(pooling) if pool_in_graph and self.loaded_model.task == "base" else None
-        texts = corpus_split()["gate"][:CHECK_TEXTS]
-        eng.check = dict(texts=texts, rows=make(self.optimize("fp32", fuse=True, device=dev, source=source)).encode(texts))
-    return eng
-
-# %% ../nbs/04a_build.ipynb #b9807da9
+# %% ../nbs/04a_build.ipynb #5bb8dae0
 TUNE_TEXTS = 384  # corpus paragraphs the build times each candidate and layout on
 CHECK_TEXTS = 64  # gate texts whose FP32 rows an INT8 folder keeps
 RECIPE_ROUNDS = 3  # interleaved timing rounds of the candidates; the median counts
@@ -268,17 +236,24 @@ def choose_measured(rates:list, # per candidate (in the recipe's order), its tex
     medians = [float(np.median(r)) for r in rates]
     return next(i for i, m in enumerate(medians) if m >= (1 - margin) * max(medians))
 
-@patch
-def _measured_recipe(self:TransformerOptimizationToolkit, make, dev, pooling, pool_in_graph, fixed:bool,
-                     rounds:int=RECIPE_ROUNDS, timer=None) -> InferenceEngine:
+# %% ../nbs/04a_build.ipynb #96f1664c
+def measured_recipe(ws:Workspace, # the model and its work folder
+                    make, # path of a gated file -> its `InferenceEngine` (`build_engine` passes its own)
+                    dev:str, # 'cpu'
+                    pooling:Pooling, # how the engine pools
+                    pool_in_graph:bool, # start from an export that pools in its graph
+                    fixed:bool, # True: keep the given budget and threads (no tuning)
+                    rounds:int=RECIPE_ROUNDS, # interleaved timing rounds
+                    timer=None, # (engine, texts) -> texts/s; default `texts_per_second`
+                   ) -> InferenceEngine:
     "Each candidate of the CPU's kind, gated and tuned on the same sample, then timed in interleaved rounds; the fastest median."
     cands, kind, why = recipe_candidates(dev)
     timer = timer or (lambda eng, texts: texts_per_second(eng, texts, 1))
-    source = self.export_pooled(pooling) if pool_in_graph and self.loaded_model.task == "base" else None
+    source = export_pooled(ws, pooling) if pool_in_graph and ws.loaded_model.task == "base" else None
     sample, tried, passed = builtin_corpus(TUNE_TEXTS, seed=3), [], []
     for precision, fuse in cands:
         row = dict(precision=precision, fused=fuse)
-        try: eng = make(self.optimize(precision, fuse=fuse, device=dev, source=source))
+        try: eng = make(optimize(ws, precision, fuse=fuse, device=dev, source=source))
         except AccuracyGateError as e: tried.append({**row, "gate": "failed", "why": str(e)[:300]}); continue
         if not fixed: eng.tune(sample, repeat=1)  # its own best budget and thread layout
         tried.append({**row, "gate": "passed", "file": eng.path.name}); passed.append((tried[-1], eng))
@@ -294,9 +269,52 @@ def _measured_recipe(self:TransformerOptimizationToolkit, make, dev, pooling, po
         + f"; the fastest median kept, and among medians within {RECIPE_MARGIN:.0%} of it the first in the recipe's order"))
     return eng
 
+# %% ../nbs/04a_build.ipynb #59cb1a39
+def build_engine(ws:Workspace, # the model and its work folder
+           precision:str="auto", # 'auto' (the device's recipe), 'fp32', 'fp16', 'int8' or 'bf16' (OpenVINO, CPU)
+           device:str="auto", # 'auto', 'cpu' or 'cuda'
+           pooling:Pooling|str="auto", # 'auto': from a sentence-transformers folder, else mean; or a `Pooling`/mode name
+           pool_in_graph:bool=False, # export with pooling inside the graph (output `sentence_embedding`)
+           max_length:int|None=None, # default: the model's (sentence-transformers' max_seq_length, else its positions)
+           dimensions:list|None=None, # Matryoshka sizes the model allows (from its model card), e.g. [256, 128]
+           tune:bool=True, # CPU: measure batch budgets and thread layouts (`InferenceEngine.tune`) and keep the fastest
+           **kwargs, # to `InferenceEngine` (max_batch_tokens, max_batch_size, sessions, buckets, cuda_graphs, threads)
+          ) -> InferenceEngine:
+    "An `InferenceEngine` for this model, optimized and accuracy-gated for `device`, ready to `.save(DIR)`."
+    check_choice("precision", precision, ("auto", "fp32", "fp16", "int8", "bf16"))
+    dev, folder = resolve_device(device), model_folder(ws.loaded_model)
+    if precision == "bf16" and dev != "cpu": raise InputError("BF16 runs on OpenVINO, on CPUs: use precision='fp16' on a GPU.")
+    st = read_st_folder(folder) if folder else None
+    pooling = _resolve_pooling(pooling, st)
+    if pool_in_graph and st and st.dense: raise InputError("This model has Dense layers after pooling: pool in NumPy (pool_in_graph=False).")
+    if max_length is None: max_length = min((st and st.max_seq_length) or max_positions(ws.config), max_positions(ws.config))
+    check_int("max_length", max_length, 2, max_positions(ws.config))
+    if ws.tokenizer is None or not getattr(ws.tokenizer, "is_fast", False):
+        raise InputError(f"'{ws.model_name}' has no fast tokenizer (tokenizer.json), which the engine reads: load a folder that has one.")
+    full = int(st.dense[-1][0].shape[0]) if st and st.dense else ws.config.hidden_size
+    dims = _check_dimensions(dimensions, full)
+    tok = ws.work_dir/"tokenizer"; ws.tokenizer.save_pretrained(tok)  # tokenizer.json and its small configs
+    budget = {k: v for k, v in dict(max_batch_tokens=kwargs.get("max_batch_tokens"), max_batch_size=kwargs.get("max_batch_size")).items() if v}
+    def make(path):  # gate a file used as it is, describe the build, load the engine
+        if path.name not in ws.gates and not gate_file(path).is_file():  # an export used as it is: gate it too
+            judge(ws, path, read_metadata(path).get("precision", "fp32"), None)
+        spec = engine_spec(ws, path, dev, pooling, pool_in_graph, max_length, st, dims, {**DEFAULT_BUDGETS[dev], **budget})
+        return InferenceEngine(path, tok, pooling=pooling, device=dev, max_length=max_length, spec=spec,
+                               dense=st.dense if st else None, **kwargs)
+    fixed = dev != "cpu" or not tune or any(k in kwargs for k in ("max_batch_tokens", "max_batch_size", "threads", "sessions"))
+    if precision != "auto" or dev != "cpu":
+        eng = make(gated_variant(ws, precision, dev, pooling, pool_in_graph))
+        if not fixed: eng.tune(builtin_corpus(TUNE_TEXTS, seed=3))
+    else: eng = measured_recipe(ws, make, dev, pooling, pool_in_graph, fixed)
+    if eng.precision == "int8":  # FP32 rows of check texts, so that another kind of CPU can re-gate the folder
+        source = export_pooled(ws, pooling) if pool_in_graph and ws.loaded_model.task == "base" else None
+        texts = corpus_split()["gate"][:CHECK_TEXTS]
+        eng.check = dict(texts=texts, rows=make(optimize(ws, "fp32", fuse=True, device=dev, source=source)).encode(texts))
+    return eng
+
 # %% ../nbs/04a_build.ipynb #2c7cbe44
-def cached_folder(tk:TransformerOptimizationToolkit, # the model
-                  **settings, # `tk.engine`'s arguments (precision, device, pooling, max_length, ...)
+def cached_folder(tk:Workspace, # the model and its work folder (the toolkit, say)
+                  **settings, # `build_engine`'s arguments (precision, device, pooling, max_length, ...)
                  ) -> Path:
     "An engine folder for `tk` and `settings` under `tk.work_dir/engines`, built when missing, incomplete or stale."
     key = hashlib.sha1(json.dumps({**settings, "fingerprint": tk.fingerprint}, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -305,4 +323,4 @@ def cached_folder(tk:TransformerOptimizationToolkit, # the model
         if read_spec(folder, verify=False).provenance.get("fingerprint") == tk.fingerprint: return folder
     except EngineFolderError: pass
     folder.parent.mkdir(parents=True, exist_ok=True)
-    return tk.engine(**settings).save(folder, overwrite=True)
+    return build_engine(tk, **settings).save(folder, overwrite=True)

@@ -1,5 +1,5 @@
-"""`transformer-opt analyze MODEL` measures every engine (fixed shapes, or a real corpus); `transformer-opt run MODEL`
-encodes your own texts from a file.
+"""Four verbs: `transformer-opt analyze MODEL` measures every engine (fixed shapes, or a real corpus); `build` saves an
+engine folder; `run` encodes your own texts from a file; `serve` puts a folder behind HTTP.
 
 Docs: https://transformer-opt.github.io/transformer-opt/cli.html.md"""
 
@@ -10,50 +10,14 @@ from __future__ import annotations
 import argparse, sys, time, warnings
 from pathlib import Path
 from .core import ToolkitError, InputError, ModelLoadError, check_int, check_out_dir
-from .engine import (ENGINE_JSON, OUTPUT_KINDS, InferenceEngine, check_new_folder, needs_field, run_file,
-                                    skipped_summary)
+from .engine import InferenceEngine, run_file
+from .folder import ENGINE_JSON, check_new_folder
+from .textio import OUTPUT_KINDS, needs_field, skipped_summary
 
 # %% auto #0
-__all__ = ['BUILD_OPTIONS', 'RAY_ONLY', 'build_parser', 'load_toolkit', 'format_table', 'check_args', 'is_engine_folder',
-           'check_build_args', 'build_settings', 'check_run_args', 'check_ray_args', 'build_command', 'engine_for_run',
+__all__ = ['BUILD_OPTIONS', 'RAY_ONLY', 'build_parser', 'load_toolkit', 'format_table', 'is_engine_folder', 'check_build_args',
+           'build_settings', 'check_run_args', 'check_ray_args', 'check_args', 'build_command', 'engine_for_run',
            'run_command', 'ray_command', 'corpus_command', 'print_report', 'main']
-
-# %% ../nbs/08_cli.ipynb #cd3abcbe
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="transformer-opt", description="Make Transformer encoders fast at inference, "
-                                "and measure it against PyTorch.")
-    sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("analyze", help="export, optimize and benchmark a model; print the table, save JSON and CSV",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    a.add_argument("model", nargs="?", default="distilbert-base-uncased", help="hub id, local folder or architecture name")
-    a.add_argument("--weights", choices=["auto", "real", "random"], default="auto",
-                   help="real weights, random weights (architecture only), or real with a fallback to random offline")
-    a.add_argument("--random-weights", action="store_true", help="same as --weights random")
-    a.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 32])
-    a.add_argument("--seq-lens", type=int, nargs="+", default=[128])
-    a.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    a.add_argument("--engines", nargs="+", default=None, metavar="ENGINE",
-                   help="engines to compare (default per device: see `transformer_opt.bench.DEFAULT_ENGINES`)")
-    a.add_argument("--text", default="The quick brown fox jumps over the lazy dog.", help="input text (padded or "
-                   "truncated to each sequence length); --random-ids for random token ids")
-    a.add_argument("--random-ids", action="store_true", help="use random token ids instead of text")
-    a.add_argument("--iters", type=int, default=None, help="timed calls per shape (default: 100 on GPU, 10 on CPU)")
-    a.add_argument("--warmup", type=int, default=None, help="untimed calls per shape (default: 10 on GPU, 1 on CPU)")
-    a.add_argument("--max-seconds", type=float, default=None, help="stop timing a shape after this long (default: 30 "
-                   "on CPU, none on GPU)")
-    a.add_argument("--no-memory", action="store_true", help="skip the per-engine memory measurement (fresh processes)")
-    a.add_argument("--out", default="transformer_opt_out/results", help="folder for results.json and results.csv")
-    a.add_argument("--charts", default=None, help="also draw the charts into this folder")
-    a.add_argument("--work-dir", default="transformer_opt_out", help="folder for exported and optimized models")
-    a.add_argument("--corpus", default=None, metavar="builtin|FILE", help="measure texts/s over a real corpus instead of "
-                   "fixed shapes: 'builtin' (standard-library docstrings) or a .txt/.jsonl file")
-    a.add_argument("--corpus-size", type=int, default=2000, help="texts drawn from the built-in corpus")
-    a.add_argument("--field", default=None, help="the text's key in a .jsonl corpus")
-    a.add_argument("--max-length", type=int, default=128, help="corpus mode: truncate texts to this many tokens")
-    _add_build_parser(sub)
-    _add_run_parser(sub)
-    _add_serve_parser(sub)
-    return p
 
 # %% ../nbs/08_cli.ipynb #bf5644d1
 BUILD_OPTIONS = ("precision", "pooling", "pool_in_graph", "max_length", "dimensions", "weights")  # options that shape a build
@@ -162,6 +126,43 @@ def _add_serve_parser(sub):
     r.add_argument("--ray-batching", action="store_true", default=None, help="Ray Serve's @serve.batch in each replica "
                    "instead of our batcher (for comparison: measured slower)")
 
+# %% ../nbs/08_cli.ipynb #cd3abcbe
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="transformer-opt", description="Make Transformer encoders fast at inference, "
+                                "and measure it against PyTorch.")
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("analyze", help="export, optimize and benchmark a model; print the table, save JSON and CSV",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    a.add_argument("model", nargs="?", default="distilbert-base-uncased", help="hub id, local folder or architecture name")
+    a.add_argument("--weights", choices=["auto", "real", "random"], default="auto",
+                   help="real weights, random weights (architecture only), or real with a fallback to random offline")
+    a.add_argument("--random-weights", action="store_true", help="same as --weights random")
+    a.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 32])
+    a.add_argument("--seq-lens", type=int, nargs="+", default=[128])
+    a.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    a.add_argument("--engines", nargs="+", default=None, metavar="ENGINE",
+                   help="engines to compare (default per device: see `transformer_opt.bench.DEFAULT_ENGINES`)")
+    a.add_argument("--text", default="The quick brown fox jumps over the lazy dog.", help="input text (padded or "
+                   "truncated to each sequence length); --random-ids for random token ids")
+    a.add_argument("--random-ids", action="store_true", help="use random token ids instead of text")
+    a.add_argument("--iters", type=int, default=None, help="timed calls per shape (default: 100 on GPU, 10 on CPU)")
+    a.add_argument("--warmup", type=int, default=None, help="untimed calls per shape (default: 10 on GPU, 1 on CPU)")
+    a.add_argument("--max-seconds", type=float, default=None, help="stop timing a shape after this long (default: 30 "
+                   "on CPU, none on GPU)")
+    a.add_argument("--no-memory", action="store_true", help="skip the per-engine memory measurement (fresh processes)")
+    a.add_argument("--out", default="transformer_opt_out/results", help="folder for results.json and results.csv")
+    a.add_argument("--charts", default=None, help="also draw the charts into this folder")
+    a.add_argument("--work-dir", default="transformer_opt_out", help="folder for exported and optimized models")
+    a.add_argument("--corpus", default=None, metavar="builtin|FILE", help="measure texts/s over a real corpus instead of "
+                   "fixed shapes: 'builtin' (standard-library docstrings) or a .txt/.jsonl file")
+    a.add_argument("--corpus-size", type=int, default=2000, help="texts drawn from the built-in corpus")
+    a.add_argument("--field", default=None, help="the text's key in a .jsonl corpus")
+    a.add_argument("--max-length", type=int, default=128, help="corpus mode: truncate texts to this many tokens")
+    _add_build_parser(sub)
+    _add_run_parser(sub)
+    _add_serve_parser(sub)
+    return p
+
 # %% ../nbs/08_cli.ipynb #7b7c8cb0
 def load_toolkit(model:str, # hub id, local folder or architecture name
                  weights:str="auto", # 'auto', 'real' or 'random'
@@ -172,7 +173,7 @@ def load_toolkit(model:str, # hub id, local folder or architecture name
     import importlib
     for stage in ("export", "optimize", "build") + (("bench",) if analyze else ()):  # each adds its methods to the toolkit
         importlib.import_module(f"transformer_opt.{stage}")
-    from transformer_opt.export import TransformerOptimizationToolkit
+    from transformer_opt.toolkit import TransformerOptimizationToolkit
     if weights == "random": return TransformerOptimizationToolkit(model, pretrained=False, work_dir=work_dir)
     try: return TransformerOptimizationToolkit(model, pretrained=True, work_dir=work_dir)
     except ModelLoadError as e:
@@ -190,30 +191,6 @@ def format_table(df) -> str:
     df = df.dropna(axis=1, how="all")
     return df.to_string(index=False, formatters={k: (lambda f: lambda v: "-" if pd.isna(v) else f(v))(f)
                                                   for k, f in fmt.items() if k in df})
-
-# %% ../nbs/08_cli.ipynb #24e2d62a
-def check_args(args:argparse.Namespace):
-    "Every option checked before the model is loaded, with the same `ToolkitError`s as the Python API."
-    if args.command == "run": return check_run_args(args)
-    if args.command == "build": return check_build_args(args)
-    if args.command == "serve": return None  # the server checks its folder and settings before it binds a port
-    from transformer_opt.bench import CORPUS_ENGINES, ENGINES
-    bad = [e for e in args.engines or [] if e not in ENGINES]
-    if bad: raise InputError(f"Unknown engine {bad[0]!r}: use some of {', '.join(ENGINES)}.")
-    if args.corpus is not None:
-        check_int("--corpus-size", args.corpus_size); check_int("--max-length", args.max_length, 2)
-        if args.corpus != "builtin" and not Path(args.corpus).is_file():
-            raise InputError(f"--corpus must be 'builtin' or an existing .txt/.jsonl file, got '{args.corpus}'.")
-        if args.engines: raise InputError(f"--engines names fixed-shape engines; a corpus run compares {list(CORPUS_ENGINES)}.")
-    for b in args.batch_sizes: check_int("batch_size", b)
-    for s in args.seq_lens: check_int("seq_len", s)
-    if args.iters is not None: check_int("iters", args.iters)
-    if args.warmup is not None: check_int("warmup", args.warmup, 0)
-    if args.max_seconds is not None and not args.max_seconds > 0:
-        raise InputError(f"--max-seconds must be a positive number of seconds, got {args.max_seconds}.")
-    check_out_dir(args.out, "results folder (--out)")
-    check_out_dir(args.work_dir, "work folder (--work-dir)")
-    if args.charts: check_out_dir(args.charts, "charts folder (--charts)")
 
 # %% ../nbs/08_cli.ipynb #09f1180a
 def is_engine_folder(path) -> bool:
@@ -268,6 +245,30 @@ def check_ray_args(args:argparse.Namespace):
     check_int("--threads-per-worker", args.threads_per_worker); check_int("--batch-rows", args.batch_rows)
     if not args.gpus_per_worker >= 0: raise InputError(f"--gpus-per-worker must be >= 0, got {args.gpus_per_worker}.")
 
+# %% ../nbs/08_cli.ipynb #24e2d62a
+def check_args(args:argparse.Namespace):
+    "Every option checked before the model is loaded, with the same `ToolkitError`s as the Python API."
+    if args.command == "run": return check_run_args(args)
+    if args.command == "build": return check_build_args(args)
+    if args.command == "serve": return None  # the server checks its folder and settings before it binds a port
+    from transformer_opt.bench import CORPUS_ENGINES, ENGINES
+    bad = [e for e in args.engines or [] if e not in ENGINES]
+    if bad: raise InputError(f"Unknown engine {bad[0]!r}: use some of {', '.join(ENGINES)}.")
+    if args.corpus is not None:
+        check_int("--corpus-size", args.corpus_size); check_int("--max-length", args.max_length, 2)
+        if args.corpus != "builtin" and not Path(args.corpus).is_file():
+            raise InputError(f"--corpus must be 'builtin' or an existing .txt/.jsonl file, got '{args.corpus}'.")
+        if args.engines: raise InputError(f"--engines names fixed-shape engines; a corpus run compares {list(CORPUS_ENGINES)}.")
+    for b in args.batch_sizes: check_int("batch_size", b)
+    for s in args.seq_lens: check_int("seq_len", s)
+    if args.iters is not None: check_int("iters", args.iters)
+    if args.warmup is not None: check_int("warmup", args.warmup, 0)
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise InputError(f"--max-seconds must be a positive number of seconds, got {args.max_seconds}.")
+    check_out_dir(args.out, "results folder (--out)")
+    check_out_dir(args.work_dir, "work folder (--work-dir)")
+    if args.charts: check_out_dir(args.charts, "charts folder (--charts)")
+
 # %% ../nbs/08_cli.ipynb #ae26134c
 def _recipe_lines(spec) -> str:
     "What the build measured: the recipe's variants and the tuned layout, a line each."
@@ -292,6 +293,7 @@ def build_command(args:argparse.Namespace) -> int:
           _recipe_lines(eng.spec) + f"\nrun it: transformer-opt run {out} --input TEXTS --output OUT.npy")
     return 0
 
+# %% ../nbs/08_cli.ipynb #621772d3
 def engine_for_run(args:argparse.Namespace) -> InferenceEngine:
     "The engine `run` runs: the folder it names, or a model built into a cache folder under --work-dir."
     kw = {k: getattr(args, k) for k in ("max_batch_tokens", "max_batch_size") if getattr(args, k) is not None}
@@ -335,7 +337,7 @@ def ray_command(args:argparse.Namespace, # the parsed `run --ray` options
 def corpus_command(args:argparse.Namespace) -> int:
     "`transformer-opt analyze MODEL --corpus ...`: every corpus engine over a whole corpus, in one run."
     from transformer_opt.bench import corpus_benchmark
-    from transformer_opt.engine import read_texts
+    from transformer_opt.textio import read_texts
     from transformer_opt.core import builtin_corpus
     tk = load_toolkit(args.model, "random" if args.random_weights else args.weights, args.work_dir)
     texts = builtin_corpus(args.corpus_size) if args.corpus == "builtin" else [t for _, t in read_texts(args.corpus, args.field)]
@@ -355,7 +357,6 @@ def corpus_command(args:argparse.Namespace) -> int:
         print("chart:", path)
     return 0
 
-# %% ../nbs/08_cli.ipynb #b7c3d9b8
 def print_report(tk, # the toolkit after `run_full_analysis`
                  df, # its results table (a DataFrame)
                 ):

@@ -8,26 +8,26 @@ Docs: https://transformer-opt.github.io/transformer-opt/engine.html.md"""
 
 # %% ../nbs/04_engine.ipynb #61a5ba2c
 from __future__ import annotations
-import concurrent.futures, dataclasses, hashlib, json, os, platform, queue, shutil, time, uuid
-from dataclasses import dataclass, field
+import concurrent.futures, dataclasses, json, platform, queue, shutil, time, uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
-from .core import (warn_user, InputError, OnnxFileError, POOLING_MODES, ToolkitError, atomic_path, check_choice,
-                                  check_int, check_out_dir, cpu_features, cpu_info, cpu_kind, cuda_available, optional_onnx,
-                                  pool_outputs, quote, require_onnxruntime, resolve_device, builtin_corpus, default_threads, row_cosines)
-from .session import ProviderUnavailableError, Runner, why_no_cuda
-from .openvino_runtime import RUNTIMES
+from .core import (warn_user, InputError, OnnxFileError, POOLING_MODES, atomic_path, check_choice, check_int,
+                                  check_out_dir, cpu_features, cpu_info, cpu_kind, pool_outputs, quote, require_onnxruntime,
+                                  resolve_device, builtin_corpus, default_threads, row_cosines)
+from .session import Runner
+from .folder import (CHECK_FILE, ENGINE_JSON, MODEL_FILE, TOKENIZER_FILES, EngineFolderError, EngineSpec,
+                                    check_new_folder, engine_device, external_data_files, file_digest, load_dense,
+                                    read_spec, replace_folder)
+from .textio import OUTPUT_KINDS, NpyStream, RunReport, read_texts
 
 # %% auto #0
-__all__ = ['ENGINE_FORMAT', 'ENGINE_JSON', 'MODEL_FILE', 'TASKS', 'DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'ACTIVATIONS',
-           'TOKENIZER_FILES', 'CHECK_FILE', 'TUNE_BUDGETS', 'NO_BUILD', 'OUTPUT_KINDS', 'JSONL_SUFFIXES',
-           'read_tokenizer', 'Pooling', 'padded_length', 'plan_batches', 'EngineFolderError', 'EngineSpec',
-           'spec_from_json', 'Rates', 'skipped_summary', 'RunReport', 'check_texts', 'int8_session_config', 'pad_batch',
-           'open_runner', 'InferenceEngine', 'Tokens', 'softmax', 'Encoded', 'file_digest', 'external_data_files',
-           'check_new_folder', 'replace_folder', 'read_spec', 'engine_device', 'cpu_layouts', 'machine_facts',
-           'texts_per_second', 'needs_field', 'text_lines', 'read_texts', 'NpyStream', 'run_file']
+__all__ = ['DEFAULT_BUDGETS', 'CUDA_BUCKETS', 'ACTIVATIONS', 'TUNE_BUDGETS', 'NO_BUILD', 'read_tokenizer', 'Pooling',
+           'padded_length', 'plan_batches', 'check_texts', 'int8_session_config', 'pad_batch', 'open_runner',
+           'open_runners', 'Tokens', 'Tokenizing', 'Running', 'softmax', 'Encoded', 'Finishing', 'Encoding', 'Saving',
+           'Loading', 'cpu_layouts', 'machine_facts', 'texts_per_second', 'Tuning', 'InferenceEngine', 'run_file']
 
 # %% ../nbs/04_engine.ipynb #8d84ece6
 def read_tokenizer(source, # tokenizer.json, a folder holding it, a `tokenizers.Tokenizer`, or a transformers fast tokenizer
@@ -85,109 +85,6 @@ def plan_batches(lengths, # tokens of each text (special tokens included)
         n = max(1, min(max_batch_size, max_batch_tokens // L, len(order) - start))  # a text over budget runs alone
         batches.append((order[start:start + n], L)); start += n
     return batches
-
-# %% ../nbs/04_engine.ipynb #a5be09cb
-ENGINE_FORMAT = 1           # the engine.json format this runtime reads and writes
-ENGINE_JSON, MODEL_FILE = "engine.json", "model.onnx"
-TASKS = ("embed", "classify")
-
-class EngineFolderError(ToolkitError, ValueError):
-    "An engine folder is missing files, was altered, or is of a format this version cannot read."
-
-@dataclass
-class EngineSpec:
-    "The contents of `engine.json`: how to run the folder's model, and where it came from."
-    task: str = "embed"            # 'embed' (sentence embeddings) or 'classify' (logits and labels)
-    inputs: str = "text"           # one text per input; 'text-pair' is reserved for cross-encoders
-    pooling: dict = field(default_factory=lambda: dict(mode="mean", normalize=False, in_graph=False))
-    max_length: int = 128          # texts are truncated to this many tokens
-    max_positions: int | None = None  # the longest sequence the model takes
-    budget: dict = field(default_factory=dict)      # device -> {max_batch_tokens, max_batch_size, ...}
-    labels: list | None = None     # a classifier's class names, by index
-    precision: str = "fp32"        # 'fp32', 'fp16', 'int8', or 'bf16' (OpenVINO)
-    runtime: str = "onnxruntime"   # what runs the model: 'onnxruntime', or 'openvino' (CPU; see 03a_openvino)
-    device: str = "cpu"            # the device it was built and gated for
-    cpu: dict = field(default_factory=dict)         # the build machine's CPU: name and features (INT8 depends on them)
-    gate: dict | None = None       # the accuracy gate's result on the corpus
-    prompts: dict = field(default_factory=dict)     # name -> text put before each input (e5's 'query: ')
-    default_prompt: str | None = None               # the prompt used when none is named
-    dimensions: list | None = None # Matryoshka sizes the model allows besides its full size
-    dense: list = field(default_factory=list)       # Dense layers after pooling: {file, activation, in, out}
-    similarity: str | None = None  # the model's similarity function ('cosine', 'dot')
-    recipe: dict = field(default_factory=dict)      # CPU: its kind, the variants measured (gate, texts/s) and the one chosen
-    session: dict = field(default_factory=dict)     # ONNX Runtime session config entries the file needs
-    graph: dict = field(default_factory=dict)       # inputs, output, integer_nodes (for the CUDA placement check)
-    provenance: dict = field(default_factory=dict)  # model, weights, fingerprint, versions, fusion, built_at
-    files: dict = field(default_factory=dict)       # file name -> {sha256, bytes}, written by `save`
-    format_version: int = ENGINE_FORMAT
-
-    def to_json(self) -> str: return json.dumps(dataclasses.asdict(self), indent=1, default=str) + "\n"
-
-# %% ../nbs/04_engine.ipynb #60eeaed2
-def spec_from_json(text:str, # the contents of engine.json
-                   where:str="engine.json", # for the messages
-                  ) -> EngineSpec:
-    "Parse and check `engine.json`: a clear `EngineFolderError` for corrupt JSON, an unknown version or bad fields."
-    try: d = json.loads(text)
-    except ValueError as e:
-        raise EngineFolderError(f"'{where}' is not valid JSON ({e}): the folder is corrupt; copy it again or rebuild it "
-                                "(`transformer-opt build MODEL --out DIR`).") from e
-    if not isinstance(d, dict) or "format_version" not in d:
-        raise EngineFolderError(f"'{where}' has no format_version: it is not an engine.json written by transformer-opt.")
-    if d["format_version"] != ENGINE_FORMAT:
-        raise EngineFolderError(f"'{where}' has format version {d['format_version']!r}; this transformer-opt reads version "
-                                f"{ENGINE_FORMAT}. Upgrade transformer-opt (`pip install -U transformer-opt`) or rebuild "
-                                "the folder with this version.")
-    known = {f.name for f in dataclasses.fields(EngineSpec)}
-    try: spec = EngineSpec(**{k: v for k, v in d.items() if k in known})  # keys from a later minor version are ignored
-    except TypeError as e: raise EngineFolderError(f"'{where}' does not fit the engine format: {e}.") from e
-    if spec.runtime not in RUNTIMES:
-        raise EngineFolderError(f"'{where}' asks for the runtime {spec.runtime!r}; this transformer-opt runs {RUNTIMES}: "
-                                "upgrade it (`pip install -U transformer-opt`).")
-    if spec.task not in TASKS or spec.inputs != "text" or not isinstance(spec.max_length, int) or not isinstance(spec.files, dict):
-        raise EngineFolderError(f"'{where}' asks for task={spec.task!r}, inputs={spec.inputs!r}, max_length="
-                                f"{spec.max_length!r}: this runtime runs tasks {TASKS} on single texts.")
-    return spec
-
-# %% ../nbs/04_engine.ipynb #833bbfb1
-class Rates:
-    "Texts/s and real tokens/s of a report that counts `texts`, `real_tokens` and `seconds` (`RunReport`, `ScaleReport`)."
-    @property
-    def texts_per_s(self): return self.texts / self.seconds if self.seconds else 0.0
-    @property
-    def tokens_per_s(self): return self.real_tokens / self.seconds if self.seconds else 0.0
-
-def skipped_summary(skipped:list, # ids, positions or lines of the skipped items
-                    what:str="", # what they were ('invalid', 'invalid line(s)', ...)
-                    show:int=10, # how many to list
-                   ) -> str:
-    "'skipped N <what>: [the first ones] ...', the one way reports say what they skipped."
-    return f"skipped {len(skipped)}{' ' + what if what else ''}: {list(skipped[:show])}" + (" ..." if len(skipped) > show else "")
-
-@dataclass
-class RunReport(Rates):
-    "What one run of the engine did."
-    texts: int = 0                 # texts processed
-    real_tokens: int = 0           # tokens of the texts (after truncation)
-    padded_tokens: int = 0         # tokens computed (real + padding, including the rows added on CUDA)
-    batches: int = 0
-    truncated: int = 0             # texts longer than max_length, cut to it
-    skipped: list = field(default_factory=list)  # positions (or file lines) of invalid items skipped on request
-    seconds: float = 0.0
-    shapes: set = field(default_factory=set)     # (batch, length) shapes run
-
-    def add(self, other:RunReport):
-        for k in ("texts", "real_tokens", "padded_tokens", "batches", "truncated", "seconds"):
-            setattr(self, k, getattr(self, k) + getattr(other, k))
-        self.skipped += other.skipped; self.shapes |= other.shapes
-
-    def __str__(self):
-        pad = 1 - self.real_tokens / self.padded_tokens if self.padded_tokens else 0
-        s = (f"{self.texts} texts, {self.real_tokens} real tokens ({pad:.0%} padding computed) in {self.batches} batches, "
-             f"{self.seconds:.2f} s: {self.texts_per_s:.1f} texts/s, {self.tokens_per_s:.0f} real tokens/s")
-        if self.truncated: s += f"; {self.truncated} truncated"
-        if self.skipped: s += "; " + skipped_summary(self.skipped, "invalid")
-        return s
 
 # %% ../nbs/04_engine.ipynb #9a090c43
 def check_texts(texts, # a list of strings
@@ -251,79 +148,29 @@ def open_runner(path, # the model file
     return Runner(path, device=device, mode=mode, max_shapes=64, check_inputs=False, threads=threads,
                   shape_nodes=shape_nodes, config={**spec.session, **int8, **(config or {})})
 
-# %% ../nbs/04_engine.ipynb #ca787db1
-class InferenceEngine:
-    "Run an optimized encoder on texts: sorted, token-budget batches, pooled, in input order; one runner per session."
-    def __init__(self,
-                 path, # the ONNX file (token outputs, pooled embeddings or logits)
-                 tokenizer, # tokenizer.json, a folder holding it, a tokenizers.Tokenizer or a transformers fast tokenizer
-                 pooling:Pooling|None=None, # how to pool token outputs (default: the spec's; unused when the file pools)
-                 id2label:dict|None=None, # class names of a classifier (default: the spec's labels)
-                 device:str="auto", # 'auto', 'cpu' or 'cuda'
-                 max_length:int|None=None, # texts are truncated to this many tokens (default: the spec's, 128)
-                 max_batch_tokens:int|None=None, # token budget per batch (default: the spec's for the device, DEFAULT_BUDGETS)
-                 max_batch_size:int|None=None, # batch size cap (likewise)
-                 buckets=None, # padded lengths (default: CUDA_BUCKETS on CUDA, each batch's own longest on CPU)
-                 cuda_graphs:bool=True, # CUDA: replay one captured graph per (batch, length) shape
-                 threads:int|None=None, # CPU intra-op threads per session (default: the folder's tuned layout, else `default_threads()`)
-                 sessions:int|None=None, # CPU sessions fed from one queue of batches (default: the folder's tuned layout, else 1)
-                 spec:EngineSpec|None=None, # what the folder says (None: an engine made from a file alone)
-                 dense:list|None=None, # Dense layers after pooling: (weight, bias or None, activation name) each
-                 session:dict|None=None, # session config entries over the folder's, e.g. {'session.intra_op.allow_spinning': '0'}
-                 solo:dict|None=None, # CPU: one more session with every session's threads, with these config entries ('solo')
-                ):
-        self.device, self.path, self.spec = resolve_device(device), Path(path), spec or EngineSpec()
-        self.session_config = session or {}
-        self.load_check = None  # an INT8 folder's re-gate on another kind of CPU (see `load`)
-        self.max_length = check_int("max_length", self.spec.max_length if max_length is None else max_length, 2, self.spec.max_positions)
-        self.tokenizer = read_tokenizer(tokenizer, self.max_length)
-        self.tokenizer_source = Path(tokenizer) if isinstance(tokenizer, (str, Path)) else None
-        b = {**DEFAULT_BUDGETS[self.device], **self.spec.budget.get(self.device, {})}
-        self.max_batch_tokens = check_int("max_batch_tokens", b["max_batch_tokens"] if max_batch_tokens is None else max_batch_tokens)
-        self.max_batch_size = check_int("max_batch_size", b["max_batch_size"] if max_batch_size is None else max_batch_size)
-        self.buckets = tuple(buckets) if buckets is not None else CUDA_BUCKETS if self.device == "cuda" else None
-        self.dense = [(np.asarray(w, np.float32), None if bb is None else np.asarray(bb, np.float32),
-                       check_choice("Dense activation", a, tuple(ACTIVATIONS))) for w, bb, a in (dense or [])]
-        if self.device == "cpu" and threads is None and sessions is None:  # the layout the folder was tuned to
-            threads, sessions = b.get("threads"), b.get("sessions")
-        self.sessions = 1 if self.device == "cuda" else check_int("sessions", sessions or 1, 1, 64)
-        if self.sessions > 1 and threads is None: threads = max(1, default_threads() // self.sessions)
-        make = lambda precision, n, config: open_runner(self.path, self.device, self.spec, precision, n, cuda_graphs, config)
-        self.runner = make(spec.precision if spec is not None else None, threads, self.session_config)
-        self.meta = self.runner.meta
-        self.precision = self.spec.precision if spec is not None else self.meta.get("precision", "fp32")
-        if spec is None and self.precision == "int8" and self.device == "cpu" and int8_session_config():  # known once open
-            self.runner = make("int8", threads, self.session_config)
-        self.runners = [self.runner] + [make(self.precision, threads, self.session_config) for _ in range(self.sessions - 1)]
-        self.threads = self.runner.info.options.get("threads")  # per session (None on CUDA)
-        self.solo = (make(self.precision, self.threads * self.sessions, solo)
-                     if solo is not None and self.device == "cpu" else None)
-        self.task = "classify" if self.meta.get("task") == "classification" else self.spec.task
-        self.pooled = len(self.runner.out_dims) == 2
-        if self.pooled and self.dense: raise InputError("Dense layers need token outputs or a graph that pools without them.")
-        p = self.spec.pooling
-        self.pooling = pooling or Pooling(p.get("mode", "mean"), bool(p.get("normalize")))
-        self.normalizes_in_graph = self.pooled and bool(p.get("normalize"))
-        self.id2label = id2label or (dict(enumerate(self.spec.labels)) if self.spec.labels else None)
-        self.folder = None
+# %% ../nbs/04_engine.ipynb #6ba218af
+def open_runners(path, # the model file
+                 device:str, # 'cpu' or 'cuda'
+                 spec:EngineSpec|None, # the folder's spec (None: a file alone; its precision is read from the file)
+                 threads:int|None, # CPU intra-op threads per session
+                 sessions:int|None, # CPU sessions (CUDA: one)
+                 cuda_graphs:bool=True, # CUDA: replay captured graphs
+                 config:dict|None=None, # session config entries over the folder's
+                 solo:dict|None=None, # CPU: one more session with every session's threads, with these config entries
+                ) -> tuple[list, object, str]:
+    "The engine's sessions: `sessions` runners of the file, the optional 'solo' one, and the file's precision."
+    n = 1 if device == "cuda" else check_int("sessions", sessions or 1, 1, 64)
+    if n > 1 and threads is None: threads = max(1, default_threads() // n)
+    make = lambda precision, t, cfg: open_runner(path, device, spec or EngineSpec(), precision, t, cuda_graphs, cfg)
+    first = make(spec.precision if spec is not None else None, threads, config)
+    precision = spec.precision if spec is not None else first.meta.get("precision", "fp32")
+    if spec is None and precision == "int8" and device == "cpu" and int8_session_config():  # known once open
+        first = make("int8", threads, config)
+    runners = [first] + [make(precision, threads, config) for _ in range(n - 1)]
+    t = first.info.options.get("threads")
+    return runners, (make(precision, t * n, solo) if solo is not None and device == "cpu" else None), precision
 
-    @property
-    def dim(self) -> int | None:
-        "Columns of each output row (None where the file leaves it symbolic)."
-        if self.dense: return int(self.dense[-1][0].shape[0])
-        d = self.runner.out_dims[-1]
-        return d if isinstance(d, int) else None
-
-    def __repr__(self):
-        what = "logits" if self.task == "classify" else (
-            f"embeddings ({'pooled in the graph' if self.pooled else self.pooling}{', Dense' if self.dense else ''})")
-        return (f"InferenceEngine({self.folder.name if self.folder else self.path.name}, {self.device}, {self.precision}, "
-                f"{what}, max_length={self.max_length}, budget={self.max_batch_tokens} tokens x {self.max_batch_size}"
-                + (f", {self.sessions} session(s) x {self.threads} thread(s)" + (", solo" if self.solo else "") + ")"
-                   if self.device == "cpu" else ")"))
-
-
-# %% ../nbs/04_engine.ipynb #41ad7622
+# %% ../nbs/04_engine.ipynb #aa2f1b2c
 @dataclass
 class Tokens:
     "Texts as the engine's tokenizer gives them: special tokens and prompt included, truncated to `max_length`."
@@ -335,7 +182,9 @@ class Tokens:
     @property
     def truncated(self) -> list: return [i for i, e in enumerate(self.encodings) if e.overflowing]
 
-class InferenceEngine(InferenceEngine):
+# %% ../nbs/04_engine.ipynb #43c6682e
+class Tokenizing:
+    "The input end of a batch: texts to token ids, with the prompt before each (an `InferenceEngine`'s part)."
     def prompt_text(self, prompt_name:str|None=None, prompt:str|None=None) -> str:
         "The text put before each input: `prompt`, the named prompt, or the folder's default ('' without one)."
         if prompt is not None and prompt_name is not None: raise InputError("Pass prompt_name or prompt, not both.")
@@ -348,25 +197,15 @@ class InferenceEngine(InferenceEngine):
             raise InputError(f"Unknown prompt {quote(name)}: this engine has {sorted(self.spec.prompts) or 'no prompts'}.")
         return self.spec.prompts[name]
 
-    def check_dimensions(self, dimensions:int|None) -> int | None:
-        "The output size asked for (None: the full row), checked against the sizes the folder allows."
-        if dimensions is None or dimensions == self.dim: return None
-        if self.task == "classify": raise InputError("dimensions applies to embeddings, not to a classifier's logits.")
-        allowed = sorted(set(self.spec.dimensions or []))
-        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions not in allowed:
-            raise InputError(f"dimensions={dimensions!r} is not a size this model allows: "
-                             + (f"use one of {allowed} or {self.dim}." if allowed else f"it gives {self.dim} only "
-                                "(a Matryoshka model's sizes are declared when the folder is built: --dimensions)."))
-        return dimensions
-
     def tokenize(self, texts:list, prompt_name:str|None=None, prompt:str|None=None, add_special_tokens:bool=True) -> Tokens:
         "`Tokens` of checked texts, each with the prompt before it (see `prompt_text`)."
         prefix = self.prompt_text(prompt_name, prompt)
         return Tokens(self.tokenizer.encode_batch([prefix + t for t in texts] if prefix else list(texts),
                                                   add_special_tokens=add_special_tokens))
 
-# %% ../nbs/04_engine.ipynb #93bf1dd1
-class InferenceEngine(InferenceEngine):
+# %% ../nbs/04_engine.ipynb #a33221cc
+class Running:
+    "One batch on one session, and a plan of batches on all of them (an `InferenceEngine`'s part)."
     @property
     def session_names(self) -> list:
         "What `run(session=)` takes: 0 .. sessions-1, and 'solo' where the engine has that session."
@@ -392,18 +231,6 @@ class InferenceEngine(InferenceEngine):
         for w, bias, act in self.dense: out = ACTIVATIONS[act](out @ w.T + (0 if bias is None else bias))
         return np.asarray(out, np.float32)
 
-    def finish(self, rows:np.ndarray, normalize:bool|None=None, dimensions:int|None=None) -> np.ndarray:
-        "What the caller asked of `run`'s rows: the first `dimensions` columns, unit length (default: as the model does)."
-        dims = self.check_dimensions(dimensions)
-        normalize = self.pooling.normalize if normalize is None else normalize
-        if not normalize and self.normalizes_in_graph:
-            raise InputError("This folder's graph normalises its output: normalize=false is not available (build "
-                             "the folder without --pool-in-graph).")
-        if dims: rows = rows[:, :dims]
-        if normalize and not (self.normalizes_in_graph and not dims):
-            rows = rows / np.clip(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12, None)
-        return np.ascontiguousarray(rows, np.float32)
-
     def run_plan(self, ids:list, plan:list):
         "`run`'s rows of every planned batch (`plan_batches`), in plan order, on every session fed from one queue."
         if len(self.runners) == 1:
@@ -422,7 +249,7 @@ class InferenceEngine(InferenceEngine):
             finally:
                 for f in futures: f.cancel()
 
-# %% ../nbs/04_engine.ipynb #ca4a60de
+# %% ../nbs/04_engine.ipynb #b625a24d
 def softmax(logits:np.ndarray) -> np.ndarray:
     "Class probabilities per row (NaN rows, for skipped items, stay NaN)."
     p = np.exp(logits - np.nanmax(logits, axis=1, keepdims=True))
@@ -434,7 +261,48 @@ class Encoded(NamedTuple):
     lengths: np.ndarray
     report: RunReport
 
-class InferenceEngine(InferenceEngine):
+# %% ../nbs/04_engine.ipynb #5b1dc4a3
+class Finishing:
+    "The output end: rows cut to a Matryoshka size, unit length (the one place), top labels (an `InferenceEngine`'s part)."
+    @property
+    def dim(self) -> int | None:
+        "Columns of each output row (None where the file leaves it symbolic)."
+        if self.dense: return int(self.dense[-1][0].shape[0])
+        d = self.runner.out_dims[-1]
+        return d if isinstance(d, int) else None
+
+    def check_dimensions(self, dimensions:int|None) -> int | None:
+        "The output size asked for (None: the full row), checked against the sizes the folder allows."
+        if dimensions is None or dimensions == self.dim: return None
+        if self.task == "classify": raise InputError("dimensions applies to embeddings, not to a classifier's logits.")
+        allowed = sorted(set(self.spec.dimensions or []))
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions not in allowed:
+            raise InputError(f"dimensions={dimensions!r} is not a size this model allows: "
+                             + (f"use one of {allowed} or {self.dim}." if allowed else f"it gives {self.dim} only "
+                                "(a Matryoshka model's sizes are declared when the folder is built: --dimensions)."))
+        return dimensions
+
+    def finish(self, rows:np.ndarray, normalize:bool|None=None, dimensions:int|None=None) -> np.ndarray:
+        "What the caller asked of `run`'s rows: the first `dimensions` columns, unit length (default: as the model does)."
+        dims = self.check_dimensions(dimensions)
+        normalize = self.pooling.normalize if normalize is None else normalize
+        if not normalize and self.normalizes_in_graph:
+            raise InputError("This folder's graph normalises its output: normalize=false is not available (build "
+                             "the folder without --pool-in-graph).")
+        if dims: rows = rows[:, :dims]
+        if normalize and not (self.normalizes_in_graph and not dims):
+            rows = rows / np.clip(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12, None)
+        return np.ascontiguousarray(rows, np.float32)
+
+    def top_labels(self, logits:np.ndarray) -> tuple[list, np.ndarray]:
+        "Each row's top class name (the folder's labels, else its index) and softmax probability (NaN for a skipped row)."
+        p, names = softmax(logits), self.id2label or {}
+        k = np.nan_to_num(p, nan=-1).argmax(1)
+        return [names.get(int(c), str(int(c))) for c in k], np.take_along_axis(p, k[:, None], 1)[:, 0]
+
+# %% ../nbs/04_engine.ipynb #da834b8d
+class Encoding:
+    "Texts to rows in input order: tokenize, plan batches, run, finish; a classifier's labels (an `InferenceEngine`'s part)."
     def encoded(self,
                 texts, # a list of strings
                 skip_invalid:bool=False, # skip empty or non-string items (their rows are NaN, their positions reported)
@@ -461,8 +329,7 @@ class InferenceEngine(InferenceEngine):
                 out[rows[idx]] = y
                 b = self.padded_batch(len(idx))
                 rep.batches += 1; rep.padded_tokens += b * L; rep.shapes.add((b, L)); bar.update(len(idx))
-        lengths = np.zeros(len(texts), np.int32)
-        lengths[valid] = valid_lengths
+        lengths = np.zeros(len(texts), np.int32); lengths[valid] = valid_lengths
         rep.texts, rep.real_tokens = len(valid), int(lengths.sum())
         if self.task != "classify": out = self.finish(out, None, dimensions)  # logits stay as they are
         rep.seconds = time.perf_counter() - t0
@@ -473,69 +340,20 @@ class InferenceEngine(InferenceEngine):
         "One row per text, in input order: embeddings, or logits for a classifier (`encoded` for tokens and the report too)."
         return self.encoded(texts, skip_invalid, progress, positions, prompt_name, prompt, dimensions).rows
 
-    def top_labels(self, logits:np.ndarray) -> tuple[list, np.ndarray]:
-        "Each row's top class name (the folder's labels, else its index) and softmax probability (NaN for a skipped row)."
-        p, names = softmax(logits), self.id2label or {}
-        k = np.nan_to_num(p, nan=-1).argmax(1)
-        return [names.get(int(c), str(int(c))) for c in k], np.take_along_axis(p, k[:, None], 1)[:, 0]
-
     def classify(self,
                  texts, # a list of strings
                  skip_invalid:bool=False, # skip empty or non-string items (None in their place)
                  progress:bool=False, # show a progress bar
                 ) -> list[dict|None]:
         "Label, score (softmax probability) and logits per text, for a classifier; None for skipped items."
-        if self.task != "classify":
-            raise InputError("This engine's model is an encoder, not a classifier: use encode() for embeddings.")
-        logits = self.encode(texts, skip_invalid, progress)
-        labels, scores = self.top_labels(logits)
+        if self.task != "classify": raise InputError("This engine's model is an encoder, not a classifier: use encode() for embeddings.")
+        labels, scores = self.top_labels(logits := self.encode(texts, skip_invalid, progress))
         return [None if np.isnan(l).any() else dict(label=n, score=float(s), logits=l.tolist())
                 for l, n, s in zip(logits, labels, scores)]
 
-# %% ../nbs/04_engine.ipynb #ac775d73
-TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json",
-                   "merges.txt", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model")  # copied beside tokenizer.json
-
-def file_digest(path) -> dict:
-    "Size and SHA-256 of a file, read in 1 MiB blocks."
-    h, n = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20): h.update(block); n += len(block)
-    return dict(sha256=h.hexdigest(), bytes=n)
-
-def external_data_files(path) -> list[Path]:
-    "The files an ONNX model keeps its large tensors in (read with onnx where installed, else `<file>.data` by name)."
-    path = Path(path)
-    if (onnx := optional_onnx()) is None: return [p for p in [path.with_name(path.name + ".data")] if p.is_file()]
-    m = onnx.load(str(path), load_external_data=False)
-    locs = {e.value for t in m.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
-            for e in t.external_data if e.key == "location"}
-    return [path.parent/l for l in sorted(locs)]
-
-def check_new_folder(path, # the engine folder about to be written
-                     overwrite:bool=False, # an existing folder may be replaced
-                    ) -> Path:
-    "`path` as a folder that may be written: new or empty (or replaceable), in a writable parent; checked before any work."
-    out = Path(path).expanduser()
-    if out.exists() and not out.is_dir(): raise InputError(f"'{out}' is a file: choose a folder path for the engine.")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"'{out}' already exists: choose a new folder, or add --overwrite (overwrite=True) to replace it.")
-    check_out_dir(out.parent, "parent of the engine folder")
-    return out
-
-def replace_folder(staged:Path, # a complete folder
-                   target:Path, # where it belongs
-                  ):
-    "Move `staged` to `target` by renames; an existing `target` is moved aside first and removed after."
-    if not target.exists(): os.replace(staged, target); return
-    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
-    os.replace(target, old)
-    try: os.replace(staged, target)
-    except BaseException: os.replace(old, target); raise
-    shutil.rmtree(old, ignore_errors=True)
-
-# %% ../nbs/04_engine.ipynb #999780ba
-class InferenceEngine(InferenceEngine):
+# %% ../nbs/04_engine.ipynb #e3939606
+class Saving:
+    "The engine written as a self-contained folder, atomically (an `InferenceEngine`'s part)."
     def _write_files(self, d:Path) -> list:
         "Copy the model, tokenizer and Dense layers into the folder `d`; the spec's Dense entries."
         shutil.copyfile(self.path, d/MODEL_FILE)
@@ -575,52 +393,7 @@ class InferenceEngine(InferenceEngine):
         self.spec, self.folder = spec, out  # the engine now runs what the folder holds
         return out
 
-# %% ../nbs/04_engine.ipynb #16eb3435
-def read_spec(folder, # an engine folder
-              verify:bool=True, # check every file's size and SHA-256 against engine.json
-             ) -> EngineSpec:
-    "The folder's `EngineSpec`, after checking that it is complete and unaltered."
-    d = Path(folder).expanduser()
-    if not (d/ENGINE_JSON).is_file():
-        why = "does not exist" if not d.exists() else "has no engine.json (not an engine folder, or its build did not finish)"
-        raise EngineFolderError(f"'{d}' {why}: build one with `transformer-opt build MODEL --out {d}` or `tk.engine(...).save(...)`.")
-    spec = spec_from_json((d/ENGINE_JSON).read_text(errors="replace"), str(d/ENGINE_JSON))
-    if MODEL_FILE not in spec.files: raise EngineFolderError(f"'{d/ENGINE_JSON}' lists no {MODEL_FILE}: rebuild the folder.")
-    for name, want in spec.files.items():
-        f = d/name
-        if not f.is_file(): raise EngineFolderError(f"'{f}' is missing: the folder is incomplete. Copy the whole folder again, or rebuild it.")
-        if f.stat().st_size != want.get("bytes") or (verify and file_digest(f)["sha256"] != want.get("sha256")):
-            raise EngineFolderError(f"'{f}' differs from the file the folder was built with (size or SHA-256): it was altered "
-                                    "or copied incompletely. Copy the folder again, or rebuild it.")
-    return spec
-
-def engine_device(spec:EngineSpec, # the folder's spec
-                  device:str="auto", # what the caller asked for
-                 ) -> str:
-    "Where a folder runs: its own device unless told; CUDA only where ONNX Runtime can use it."
-    check_choice("device", device, ("auto", "cpu", "cuda"))
-    want = spec.device if device == "auto" else device
-    if want == "cuda" and spec.runtime == "openvino":
-        raise InputError(f"This folder runs on OpenVINO ({spec.precision}), on CPUs: use device='cpu', or build an FP16 "
-                         "folder for CUDA (`transformer-opt build MODEL --device cuda`).")
-    if want == "cuda" and spec.precision == "int8":
-        raise InputError("This folder is INT8, which ONNX Runtime runs on CPUs: use device='cpu', or build an FP16 folder for CUDA.")
-    if want == "cuda" and not cuda_available():
-        raise ProviderUnavailableError(f"This folder was built for CUDA ({spec.precision}), but {why_no_cuda(require_onnxruntime())}. "
-                                       "Or pass device='cpu' (--device cpu) to run it on the CPU, slowly.")
-    if want == "cpu" and spec.device == "cuda":
-        warn_user(f"This folder was built and gated for CUDA ({spec.precision}); on the CPU it runs, slowly.")
-    return want
-
-# %% ../nbs/04_engine.ipynb #fc4066c9
-def _load_dense(folder:Path, entries:list) -> list:
-    out = []
-    for e in entries:
-        with np.load(folder/e["file"], allow_pickle=False) as z: out.append((z["weight"], z["bias"] if "bias" in z else None, e["activation"]))
-    return out
-
-CHECK_FILE = "check.npz"  # texts and their FP32 rows, kept by INT8 folders
-
+# %% ../nbs/04_engine.ipynb #a6eb48fe
 def _regate_int8(eng, folder:Path) -> dict | None:
     "On a CPU of another kind than the build's, an INT8 folder's check texts must still match their FP32 rows."
     built, now = eng.spec.cpu.get("kind"), cpu_kind()
@@ -653,7 +426,9 @@ def _check_tuning(eng, folder:Path, tune:bool, explicit:bool):
                       f"{was.get('cores')} cores); this machine is {now['name']} ({now['kind']}, {now['cores']} cores). "
                       "Pass tune=True (`--tune`) to measure them here (it takes seconds and is stored in the folder).")
 
-class InferenceEngine(InferenceEngine):
+# %% ../nbs/04_engine.ipynb #87bdb439
+class Loading:
+    "An engine folder checked, then loaded with the runtime alone (an `InferenceEngine`'s part)."
     @classmethod
     def load(cls,
              folder, # an engine folder (`save`, `transformer-opt build`)
@@ -667,7 +442,7 @@ class InferenceEngine(InferenceEngine):
         d = Path(folder).expanduser()
         spec = read_spec(d, verify)
         dev = engine_device(spec, device)
-        try: eng = cls(d/MODEL_FILE, d, device=dev, threads=threads, spec=spec, dense=_load_dense(d, spec.dense), **kwargs)
+        try: eng = cls(d/MODEL_FILE, d, device=dev, threads=threads, spec=spec, dense=load_dense(d, spec.dense), **kwargs)
         except OnnxFileError as e:
             built = spec.provenance.get("versions", {}).get("onnxruntime")
             raise EngineFolderError(f"{e} (The folder was built with onnxruntime {built}; this is "
@@ -698,12 +473,13 @@ def texts_per_second(engine:InferenceEngine, texts:list, repeat:int=1) -> float:
         t0 = time.perf_counter(); engine.encode(texts); best = min(best, time.perf_counter() - t0)
     return len(texts) / best
 
-# %% ../nbs/04_engine.ipynb #cb1f144e
-class InferenceEngine(InferenceEngine):
+# %% ../nbs/04_engine.ipynb #e8b87b49
+class Tuning:
+    "The CPU budget and thread layout measured on this machine (an `InferenceEngine`'s part)."
     def _with_layout(self, sessions:int, threads:int) -> InferenceEngine:
         "This engine, or a twin with another CPU layout (same file, tokenizer, pooling and spec)."
         if (sessions, threads) == (self.sessions, self.threads): return self
-        return InferenceEngine(self.path, self.tokenizer, pooling=self.pooling, id2label=self.id2label, device="cpu",
+        return type(self)(self.path, self.tokenizer, pooling=self.pooling, id2label=self.id2label, device="cpu",
                                max_length=self.max_length, threads=threads, sessions=sessions, spec=self.spec,
                                dense=self.dense, session=self.session_config)
 
@@ -734,77 +510,59 @@ class InferenceEngine(InferenceEngine):
         self.spec = dataclasses.replace(self.spec, budget={**self.spec.budget, "cpu": rec})
         return rec
 
+# %% ../nbs/04_engine.ipynb #0b6b186b
+class InferenceEngine(Tokenizing, Running, Finishing, Encoding, Saving, Loading, Tuning):
+    "Run an optimized encoder on texts: sorted, token-budget batches, pooled, in input order; one runner per session."
+    def __init__(self,
+                 path, # the ONNX file (token outputs, pooled embeddings or logits)
+                 tokenizer, # tokenizer.json, a folder holding it, a tokenizers.Tokenizer or a transformers fast tokenizer
+                 pooling:Pooling|None=None, # how to pool token outputs (default: the spec's; unused when the file pools)
+                 id2label:dict|None=None, # class names of a classifier (default: the spec's labels)
+                 device:str="auto", # 'auto', 'cpu' or 'cuda'
+                 max_length:int|None=None, # texts are truncated to this many tokens (default: the spec's, 128)
+                 max_batch_tokens:int|None=None, # token budget per batch (default: the spec's for the device, DEFAULT_BUDGETS)
+                 max_batch_size:int|None=None, # batch size cap (likewise)
+                 buckets=None, # padded lengths (default: CUDA_BUCKETS on CUDA, each batch's own longest on CPU)
+                 cuda_graphs:bool=True, # CUDA: replay one captured graph per (batch, length) shape
+                 threads:int|None=None, # CPU intra-op threads per session (default: the folder's tuned layout, else `default_threads()`)
+                 sessions:int|None=None, # CPU sessions fed from one queue of batches (default: the folder's tuned layout, else 1)
+                 spec:EngineSpec|None=None, # what the folder says (None: an engine made from a file alone)
+                 dense:list|None=None, # Dense layers after pooling: (weight, bias or None, activation name) each
+                 session:dict|None=None, # session config entries over the folder's, e.g. {'session.intra_op.allow_spinning': '0'}
+                 solo:dict|None=None, # CPU: one more session with every session's threads, with these config entries ('solo')
+                ):
+        self.device, self.path, self.spec = resolve_device(device), Path(path), spec or EngineSpec()
+        self.session_config, self.folder, self.load_check = session or {}, None, None  # load_check: see `load`
+        self.max_length = check_int("max_length", self.spec.max_length if max_length is None else max_length, 2, self.spec.max_positions)
+        self.tokenizer, self.tokenizer_source = (read_tokenizer(tokenizer, self.max_length),
+                                                 Path(tokenizer) if isinstance(tokenizer, (str, Path)) else None)
+        b = {**DEFAULT_BUDGETS[self.device], **self.spec.budget.get(self.device, {})}
+        self.max_batch_tokens = check_int("max_batch_tokens", b["max_batch_tokens"] if max_batch_tokens is None else max_batch_tokens)
+        self.max_batch_size = check_int("max_batch_size", b["max_batch_size"] if max_batch_size is None else max_batch_size)
+        self.buckets = tuple(buckets) if buckets is not None else CUDA_BUCKETS if self.device == "cuda" else None
+        self.dense = [(np.asarray(w, np.float32), None if bb is None else np.asarray(bb, np.float32),
+                       check_choice("Dense activation", a, tuple(ACTIVATIONS))) for w, bb, a in (dense or [])]
+        if self.device == "cpu" and threads is None and sessions is None: threads, sessions = b.get("threads"), b.get("sessions")
+        self.runners, self.solo, self.precision = open_runners(self.path, self.device, spec, threads, sessions, cuda_graphs, self.session_config, solo)
+        self.runner, self.sessions = self.runners[0], len(self.runners)
+        self.meta, self.threads = self.runner.meta, self.runner.info.options.get("threads")  # threads per session (None on CUDA)
+        self.task, self.pooled = ("classify" if self.meta.get("task") == "classification" else self.spec.task,
+                                  len(self.runner.out_dims) == 2)  # pooled: the graph pools
+        if self.pooled and self.dense: raise InputError("Dense layers need token outputs or a graph that pools without them.")
+        mode, norm = self.spec.pooling.get("mode", "mean"), bool(self.spec.pooling.get("normalize"))
+        self.pooling, self.normalizes_in_graph = pooling or Pooling(mode, norm), self.pooled and norm
+        self.id2label = id2label or (dict(enumerate(self.spec.labels)) if self.spec.labels else None)
+
+    def __repr__(self):
+        what = "logits" if self.task == "classify" else (
+            f"embeddings ({'pooled in the graph' if self.pooled else self.pooling}{', Dense' if self.dense else ''})")
+        return (f"InferenceEngine({self.folder.name if self.folder else self.path.name}, {self.device}, {self.precision}, "
+                f"{what}, max_length={self.max_length}, budget={self.max_batch_tokens} tokens x {self.max_batch_size}"
+                + (f", {self.sessions} session(s) x {self.threads} thread(s)" + (", solo" if self.solo else "") + ")"
+                   if self.device == "cpu" else ")"))
+
 # %% ../nbs/04_engine.ipynb #8aa0275c
 NO_BUILD = "import sys\nfor m in ('torch', 'transformers', 'onnx'): sys.modules[m] = None\n"  # a process without the build half
-
-# %% ../nbs/04_engine.ipynb #8a7986a7
-OUTPUT_KINDS = (".npy", ".jsonl")
-JSONL_SUFFIXES = (".jsonl", ".ndjson")  # JSON lines: one object a line, the text under a field
-
-def needs_field(paths, # the input files
-                field:str|None, # the text's key, as given
-                what:str, # how to name the input in the error ("'in.jsonl'", "--input 'in.jsonl'")
-                fix:str="pass field=... (--field)", # how to give the key
-               ) -> bool:
-    "Whether any of `paths` holds JSON lines; an `InputError` before any work when one does and no `field` was given."
-    jsonl = any(Path(p).suffix.lower() in JSONL_SUFFIXES for p in paths)
-    if jsonl and not field: raise InputError(f"{what} holds JSON lines: {fix} naming the text's key.")
-    return jsonl
-
-def _field(obj, key, n, name):
-    if isinstance(obj, dict) and key in obj: return obj[key]
-    raise InputError(f"Line {n} of '{name}' has no field '{key}'" + (f" (its keys: {sorted(obj)[:10]})"
-                     if isinstance(obj, dict) else " (it is not a JSON object)") + ".")
-
-def text_lines(f, # an open text stream (newline="")
-               name:str, # the file's name, for errors
-               field:str|None=None, # JSON lines: the key holding the text; None: each line is a text
-               id_field:str|None=None, # JSON lines: the key holding each text's id (the third item; else None)
-              ):
-    "Yield (line number, text, id) from a stream of text or JSON lines; errors name the line."
-    try:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if field is None: yield n, line, None; continue
-            try: obj = json.loads(line)
-            except ValueError as e: raise InputError(f"Line {n} of '{name}' is not valid JSON ({e.msg}).") from e
-            yield n, _field(obj, field, n, name), (None if id_field is None else _field(obj, id_field, n, name))
-    except UnicodeDecodeError as e: raise InputError(f"'{name}' is not UTF-8 text ({e.reason} at byte {e.start}).") from e
-
-def read_texts(path, # a .txt file (one text per line) or a .jsonl file
-               field:str|None=None, # the key holding the text in each JSON line (required for .jsonl)
-              ):
-    "Yield (line number, text) from a text or JSON-lines file; bad JSON or a missing field is an error naming the line."
-    p = Path(path)
-    jsonl = needs_field([p], field, f"'{p}'")
-    try: f = open(p, encoding="utf-8", newline="")
-    except OSError as e: raise InputError(f"Cannot read the input file '{p}': {e.strerror or e}.") from e
-    with f: yield from ((n, t) for n, t, _ in text_lines(f, p, field if jsonl else None))
-
-# %% ../nbs/04_engine.ipynb #93fc7576
-class NpyStream:
-    "Write a 2-D float32 .npy file row block by row block, without knowing the row count in advance."
-    def __init__(self,
-                 f, # a binary file open for writing, at its start
-                 dim:int, # columns of every row
-                ):
-        self.f, self.dim, self.rows = f, dim, 0
-        self.f.write(self._header(0))  # numpy pads the header so that the row count can grow in place
-        self.size = self.f.tell()
-
-    def _header(self, n):
-        import io
-        b = io.BytesIO()
-        np.lib.format.write_array_header_1_0(b, dict(descr="<f4", fortran_order=False, shape=(n, self.dim)))
-        return b.getvalue()
-
-    def write(self, a:np.ndarray):
-        self.f.write(np.ascontiguousarray(a, dtype="<f4").tobytes()); self.rows += len(a)
-
-    def close(self):
-        h = self._header(self.rows)
-        if len(h) != self.size: raise RuntimeError("the .npy header grew; cannot finish the file in place")
-        self.f.seek(0); self.f.write(h)
 
 # %% ../nbs/04_engine.ipynb #340489f3
 def _chunks(items, size):

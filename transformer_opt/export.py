@@ -13,7 +13,6 @@ import numpy as np
 import onnx
 import torch
 import transformers
-from fastcore.basics import patch
 from .core import (error_summary, ToolkitError, InputError, OnnxFileError, META_PREFIX, atomic_path, check_int,
                                   check_model_inputs, require_onnxruntime)
 from .models import (LoadedModel, load_model, input_names, random_inputs, tokenize, torch_forward,
@@ -22,7 +21,7 @@ from .models import (LoadedModel, load_model, input_names, random_inputs, tokeni
 # %% auto #0
 __all__ = ['OPSETS', 'DEFAULT_OPSET', 'VALIDATION_SHAPES', 'ExportError', 'output_name', 'load_onnx', 'read_metadata',
            'matches_metadata', 'write_metadata', 'as_model_inputs', 'export_to_onnx', 'onnx_forward', 'validate_export',
-           'shallow_random_model', 'TransformerOptimizationToolkit']
+           'shallow_random_model', 'Workspace', 'export_onnx']
 
 # %% ../nbs/01_export.ipynb #ecb95a98
 class ExportError(ToolkitError):
@@ -239,8 +238,8 @@ def shallow_random_model(name:str, # a name in ARCHITECTURES
                        source="architecture", seed=seed)
 
 # %% ../nbs/01_export.ipynb #f8be1219
-class TransformerOptimizationToolkit:
-    "Export, optimize and benchmark a Hugging Face encoder with ONNX Runtime."
+class Workspace:
+    "A loaded model, the folder its files go to, and what the build stages found: what every stage function takes."
     def __init__(self, model_name:str="distilbert-base-uncased", # hub id, local folder, or a name in ARCHITECTURES
                  pretrained:bool=True, # False: the architecture with random weights (latency and memory only)
                  task:str="base", # 'base' (last_hidden_state) or 'classification' (logits)
@@ -252,7 +251,7 @@ class TransformerOptimizationToolkit:
                                        seed=seed)  # the model, its tokenizer and config, and where its weights came from
         self.model_name, self.work_dir = model_name, Path(work_dir)/self.loaded_model.slug
         self._fingerprint = None
-        # set by the stages that later notebooks add (`optimize`, `run_full_analysis`):
+        # set by the stages of later notebooks (`optimize`, `run_full_analysis`):
         self.gates = {}             # file name -> GateResult of every variant gated so far
         self.fusion = None          # FusionReport of the last fusion run
         self.results = None         # BenchResult of the last analysis
@@ -272,11 +271,10 @@ class TransformerOptimizationToolkit:
         return {**self.loaded_model.describe(), "fingerprint": self.fingerprint}
 
     def __repr__(self):
-        return f"TransformerOptimizationToolkit({self.model_name!r}, weights={self.loaded_model.weights}, work_dir='{self.work_dir}')"
+        return f"{type(self).__name__}({self.model_name!r}, weights={self.loaded_model.weights}, work_dir='{self.work_dir}')"
 
 # %% ../nbs/01_export.ipynb #df457748
-@patch
-def export_onnx(self:TransformerOptimizationToolkit,
+def export_onnx(ws:Workspace, # the model and its work folder
                    dummy_input=None, # text, a tokenizer's output, a tuple of tensors, or None for random ids
                    opset:int=DEFAULT_OPSET, # ONNX opset, 12 to 18
                    path=None, # output file; default `<work_dir>/model-fp32-op<opset>-<exporter>.onnx`
@@ -288,15 +286,22 @@ def export_onnx(self:TransformerOptimizationToolkit,
     check_int("opset", opset, OPSETS.start, OPSETS.stop - 1)  # before the reuse check: a string must not match a file
     exporter = "dynamo" if dynamo else "torchscript"
     if path is None:
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        path = self.work_dir/f"model-fp32-op{opset}-{exporter}.onnx"
+        ws.work_dir.mkdir(parents=True, exist_ok=True)
+        path = ws.work_dir/f"model-fp32-op{opset}-{exporter}.onnx"
     path = Path(path)
-    inputs = as_model_inputs(dummy_input, self.loaded_model)  # checks the input's kind before any work
-    if reuse and matches_metadata(path, fingerprint=self.fingerprint, opset=opset, exporter=exporter): return path
-    meta = dict(model=self.model_name, weights=self.loaded_model.weights, fingerprint=self.fingerprint, task=self.loaded_model.task)
-    export_to_onnx(self.model, path, inputs, opset=opset, dynamo=dynamo, metadata=meta)
+    inputs = as_model_inputs(dummy_input, ws.loaded_model)  # checks the input's kind before any work
+    if reuse and matches_metadata(path, fingerprint=ws.fingerprint, opset=opset, exporter=exporter): return path
+    meta = dict(model=ws.model_name, weights=ws.loaded_model.weights, fingerprint=ws.fingerprint, task=ws.loaded_model.task)
+    export_to_onnx(ws.model, path, inputs, opset=opset, dynamo=dynamo, metadata=meta)
     if validate:
-        try: validate_export(self.model, path, self.config)
+        try: validate_export(ws.model, path, ws.config)
         except ExportError:
             path.unlink(); raise
     return path
+
+# %% ../nbs/01_export.ipynb #152921be
+def __getattr__(name):
+    "`TransformerOptimizationToolkit`, from `transformer_opt.toolkit` (where it is defined, after the stages it binds)."
+    if name != "TransformerOptimizationToolkit": raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from transformer_opt.toolkit import TransformerOptimizationToolkit
+    return TransformerOptimizationToolkit

@@ -13,13 +13,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from fastcore.basics import patch
 from .core import (error_summary, warn_user, ToolkitError, InputError, require_onnxruntime, check_choice, check_int,
                                   cpu_kind, cpu_features, builtin_corpus, pool_outputs, row_cosines, cuda_available, resolve_device,
                                   drop_log_messages, minilm_dir, DEVICES)
 from .models import (LoadedModel, hidden_size, load_config, num_heads, num_layers, tokenize, torch_forward,
                                     max_positions, random_inputs)
-from .export import (TransformerOptimizationToolkit, atomic_path, load_onnx, matches_metadata, read_metadata,
+from .export import (Workspace, atomic_path, export_onnx, load_onnx, matches_metadata, read_metadata,
                                     write_metadata)
 from .engine import InferenceEngine, int8_session_config
 from .openvino_runtime import bf16_fast, openvino_available
@@ -30,7 +29,7 @@ __all__ = ['FUSION_MODEL_TYPES', 'OWN_ATTENTION', 'FUSION_NOTES', 'FUSED_OPS', '
            'apply_fusions', 'to_fp16', 'ffn_output_matmuls', 'as_openvino_bf16', 'int8_candidates', 'quantize_int8',
            'weight_bytes', 'AccuracyGateError', 'GateResult', 'compare_outputs', 'gate', 'variant_runner',
            'recall_at_k', 'corpus_split', 'check_accuracy', 'random_model_folder', 'Int8Plan', 'plan_int8',
-           'recipe_candidates', 'choose_recipe', 'pooling_tag', 'gate_file']
+           'recipe_candidates', 'choose_recipe', 'pooling_tag', 'gate_file', 'judge', 'optimize']
 
 # %% ../nbs/02_optimize.ipynb #259ee1af
 FUSION_MODEL_TYPES = {"bert": "bert", "distilbert": "bert", "roberta": "bert", "xlm-roberta": "bert",
@@ -96,6 +95,57 @@ def probe_scalars(model:onnx.ModelProto, # the model (not changed)
 _HEAD_STEPS = ("Reshape", "Transpose", "Cast", "Div", "Mul")
 _SCORE_STEPS = {"Add": (0, 1), "Where": (1, 2), "Reshape": (0,), "Div": (0,), "Mul": (0, 1), "Cast": (0,)}
 
+def _head_source(prod:dict, # tensor name -> the node that produces it
+                 ranks:dict, # tensor name -> its rank
+                 scalar, # tensor name -> its value if it is a constant scalar, else None
+                 name:str, # a per-head query, key or value
+                 kind:str, # 'q', 'k' or 'v'
+                ):
+    "(source, layout, factor): the tensor the per-head `name` was laid out from; None if not laid out as heads."
+    perms, factor, reshapes = [], 1.0, []
+    while (n := prod.get(name)) is not None and n.op_type in _HEAD_STEPS:
+        if n.op_type in ("Div", "Mul"):
+            c = scalar(n.input[1])
+            if c is None: break
+            factor *= 1 / c if n.op_type == "Div" else c
+        elif n.op_type == "Transpose": perms.insert(0, list(onnx.helper.get_attribute_value(n.attribute[0])))
+        elif n.op_type == "Reshape": reshapes.insert(0, ranks.get(n.output[0]))
+        name = n.input[0]
+    r = ranks.get(name)
+    split = (r == 3 and reshapes[:1] == [4]) or (r == 4 and perms[:1] in ([[0, 2, 1, 3]], [[0, 2, 3, 1]]))
+    if split:  # (batch, seq, hidden) or (batch, seq, heads, head size): the transposes split the heads
+        layout = "bsh" if r == 3 else "bsnd"
+        want = ([[0, 2, 3, 1]], [[0, 2, 1, 3], [0, 1, 3, 2]], [[0, 2, 1, 3], [0, 2, 1]]) if kind == "k" else ([[0, 2, 1, 3]],)
+    elif r == 4:  # already (batch, heads, seq, head size), e.g. after rotary embeddings
+        layout, want = "bnsd", (([[0, 1, 3, 2]], [[0, 2, 1]]) if kind == "k" else ([],))
+    else: return None
+    return (name, layout, factor) if perms in want else None
+
+# %% ../nbs/02_optimize.ipynb #c506e4a5
+def _context_of(cons:dict, # tensor name -> the nodes that read it
+                ranks:dict, # tensor name -> its rank
+                sm, # a Softmax node
+               ):
+    "(MatMul with the values, the node that merges the heads) after Softmax `sm`, or a reason."
+    name = sm.output[0]
+    while True:  # through casts and views
+        users = [u for u in cons.get(name, []) if u.op_type != "Shape"]
+        if len(users) == 1 and users[0].op_type in ("Cast", "Reshape") and users[0].input[0] == name: name = users[0].output[0]
+        else: break
+    if not (len(users) == 1 and users[0].op_type == "MatMul" and users[0].input[0] == name):
+        return "the probabilities do not feed one MatMul with the values"
+    mm, name, perms, last = users[0], users[0].output[0], [], None
+    while True:
+        users = [u for u in cons.get(name, []) if u.op_type != "Shape"]
+        if len(users) != 1 or users[0].op_type not in ("Reshape", "Transpose"): break
+        last, name = users[0], users[0].output[0]
+        if last.op_type == "Transpose": perms.append(list(onnx.helper.get_attribute_value(last.attribute[0])))
+        elif perms and ranks.get(name) == 3: break
+    if perms != [[0, 2, 1, 3]] or last is None or last.op_type != "Reshape" or ranks.get(last.output[0]) != 3:
+        return "the heads are not merged back to (batch, sequence, hidden) after the values"
+    return mm, last
+
+# %% ../nbs/02_optimize.ipynb #50e03fa5
 class _AttentionMatcher:
     "Finds eager attention blocks by what they compute (see `fuse_attention`)."
     def __init__(self, om, num_heads:int):
@@ -118,25 +168,8 @@ class _AttentionMatcher:
         return float(v.reshape(-1)[0]) if v.size == 1 else None
 
     def heads(self, name, kind):
-        "(source, layout, factor): the tensor the per-head `name` was laid out from; None if not laid out as heads."
-        perms, factor, reshapes = [], 1.0, []
-        while (n := self.prod.get(name)) is not None and n.op_type in _HEAD_STEPS:
-            if n.op_type in ("Div", "Mul"):
-                c = self.scalar(n.input[1])
-                if c is None: break
-                factor *= 1 / c if n.op_type == "Div" else c
-            elif n.op_type == "Transpose": perms.insert(0, list(onnx.helper.get_attribute_value(n.attribute[0])))
-            elif n.op_type == "Reshape": reshapes.insert(0, self.ranks.get(n.output[0]))
-            name = n.input[0]
-        r = self.ranks.get(name)
-        split = (r == 3 and reshapes[:1] == [4]) or (r == 4 and perms[:1] in ([[0, 2, 1, 3]], [[0, 2, 3, 1]]))
-        if split:  # (batch, seq, hidden) or (batch, seq, heads, head size): the transposes split the heads
-            layout = "bsh" if r == 3 else "bsnd"
-            want = ([[0, 2, 3, 1]], [[0, 2, 1, 3], [0, 1, 3, 2]], [[0, 2, 1, 3], [0, 2, 1]]) if kind == "k" else ([[0, 2, 1, 3]],)
-        elif r == 4:  # already (batch, heads, seq, head size), e.g. after rotary embeddings
-            layout, want = "bnsd", (([[0, 1, 3, 2]], [[0, 2, 1]]) if kind == "k" else ([],))
-        else: return None
-        return (name, layout, factor) if perms in want else None
+        "`_head_source` in this graph: (source, layout, factor) of a per-head tensor, or None."
+        return _head_source(self.prod, self.ranks, self.scalar, name, kind)
 
     def score_path(self, name, depth=0):
         "([(node, input on the path)], QK MatMul, q, k) from the query-key product to `name`, or None."
@@ -151,24 +184,8 @@ class _AttentionMatcher:
         return None
 
     def context(self, sm):
-        "(MatMul with the values, the node that merges the heads) after Softmax `sm`, or a reason."
-        name = sm.output[0]
-        while True:  # through casts and views
-            users = [u for u in self.cons.get(name, []) if u.op_type != "Shape"]
-            if len(users) == 1 and users[0].op_type in ("Cast", "Reshape") and users[0].input[0] == name: name = users[0].output[0]
-            else: break
-        if not (len(users) == 1 and users[0].op_type == "MatMul" and users[0].input[0] == name):
-            return "the probabilities do not feed one MatMul with the values"
-        mm, name, perms, last = users[0], users[0].output[0], [], None
-        while True:
-            users = [u for u in self.cons.get(name, []) if u.op_type != "Shape"]
-            if len(users) != 1 or users[0].op_type not in ("Reshape", "Transpose"): break
-            last, name = users[0], users[0].output[0]
-            if last.op_type == "Transpose": perms.append(list(onnx.helper.get_attribute_value(last.attribute[0])))
-            elif perms and self.ranks.get(name) == 3: break
-        if perms != [[0, 2, 1, 3]] or last is None or last.op_type != "Reshape" or self.ranks.get(last.output[0]) != 3:
-            return "the heads are not merged back to (batch, sequence, hidden) after the values"
-        return mm, last
+        "`_context_of` in this graph: (values MatMul, heads merge) after Softmax `sm`, or a reason."
+        return _context_of(self.cons, self.ranks, sm)
 
 # %% ../nbs/02_optimize.ipynb #2bd4b585
 def _as_bsh(om, name, layout, nodes, tag):
@@ -718,6 +735,20 @@ def _pooling_tag(meta):
     return pooling_tag(meta["pooling"], meta.get("normalize") == "True") if "pooling" in meta else ""
 _THRESHOLD_KEYS = {"max_abs_diff", "max_rel_diff", "min_cosine", "min_argmax_agreement", "min_recall_at_10"}
 
+# %% ../nbs/02_optimize.ipynb #b8272996
+def _note_plan(path, plan:Int8Plan):
+    "Record the INT8 plan in the file's metadata (what stayed FP32 and why)."
+    m = onnx.load(str(path))
+    write_metadata(m, {**read_metadata(m), "int8_plan": json.dumps(dataclasses.asdict(plan))})
+    with atomic_path(path) as t: onnx.save(m, str(t))
+
+def _gate_inputs(lm):
+    "Inputs for the token-level gate of random weights: the gate sentences, or random ids with one padded row."
+    if lm.tokenizer is not None: return tokenize(lm.tokenizer, GATE_SENTENCES, seq_len=48, config=lm.config)
+    x = random_inputs(lm.config, 3, 48, seed=2)
+    x["attention_mask"][1, 20:] = 0
+    return x
+
 # %% ../nbs/02_optimize.ipynb #b272bb7b
 def _check_optimize_args(precision, device, opset, op_block_list, thresholds):
     "`optimize`'s arguments, checked before any work."
@@ -733,12 +764,15 @@ def gate_file(path) -> Path:
     "Where the gate result of an optimized file is kept: `<name>.gate.json` beside it."
     return Path(path).with_name(Path(path).stem + ".gate.json")
 
-@patch
-def judge(self:TransformerOptimizationToolkit, out:Path, precision:str, thresholds:dict|None):
+def judge(ws:Workspace, # the model (its PyTorch FP32 outputs are the reference) and its gate records
+          out:Path, # the optimized file
+          precision:str, # its precision, whose gate applies
+          thresholds:dict|None, # gate thresholds overriding `GATES[precision]`
+         ):
     "Judge `out` against PyTorch FP32; a file that fails is renamed `.failed.onnx` and an `AccuracyGateError` raised."
-    x = None if self.loaded_model.weights == "real" and self.tokenizer is not None else _gate_inputs(self.loaded_model)
-    g = check_accuracy(out, self.loaded_model, precision, thresholds=thresholds, inputs=x)
-    self.gates[out.name] = g
+    x = None if ws.loaded_model.weights == "real" and ws.tokenizer is not None else _gate_inputs(ws.loaded_model)
+    g = check_accuracy(out, ws.loaded_model, precision, thresholds=thresholds, inputs=x)
+    ws.gates[out.name] = g
     if g.passed:  # kept beside the file, so that a reused file still knows its gate (engine folders record it)
         with atomic_path(gate_file(out)) as t: t.write_text(json.dumps(dataclasses.asdict(g), default=float))
     if not g.passed:
@@ -748,8 +782,7 @@ def judge(self:TransformerOptimizationToolkit, out:Path, precision:str, threshol
                                 "for INT8, or relax `thresholds` if the difference is acceptable.")
 
 # %% ../nbs/02_optimize.ipynb #c039786b
-@patch
-def optimize(self:TransformerOptimizationToolkit,
+def optimize(ws:Workspace, # the model and its work folder
              precision:str="auto", # 'fp32', 'fp16', 'int8', or 'auto' (per device, see `choose_recipe`)
              fuse:bool=True, # apply ONNX Runtime's transformer fusions (ignored for 'auto', which decides)
              device:str="auto", # the device the model is meant for: 'auto', 'cpu' or 'cuda'
@@ -760,51 +793,37 @@ def optimize(self:TransformerOptimizationToolkit,
              check:bool=True, # run the accuracy gate (CPU provider) and refuse a variant that fails
              thresholds:dict|None=None, # gate thresholds overriding `GATES[precision]`
              reuse:bool=True, # reuse files made from the same export
-             source=None, # an FP32 export to start from (one that pools in its graph, say); default: `export_onnx(opset=opset)`
+             source=None, # an FP32 export to start from (one that pools in its graph, say); default: `export_onnx(ws, opset=opset)`
             ) -> Path:
     "Export if needed, then fuse and convert to `precision`; return the path of a model that passed its gate."
     _check_optimize_args(precision, device, opset, op_block_list, thresholds)
-    self.work_dir.mkdir(parents=True, exist_ok=True)
+    ws.work_dir.mkdir(parents=True, exist_ok=True)
     if precision == "auto":
         precision, fuse, why = choose_recipe(device)
         print(f"precision='auto' -> {precision}, {'fused' if fuse else 'unfused'}: {why}")
     if precision == "int8" and resolve_device(device) == "cuda":
         raise InputError("INT8 dynamic quantization runs on CPUs (its integer kernels fall back to the CPU under CUDA): "
                          "use precision='fp16' on a GPU, or device='cpu'.")
-    src = self.export_onnx(opset=opset) if source is None else Path(source)
+    src = export_onnx(ws, opset=opset) if source is None else Path(source)
     meta = read_metadata(src)
     if precision == "fp32" and not fuse: return src
     if precision == "bf16": fuse = False  # OpenVINO reads the plain export and fuses on its own
-    out = self.work_dir/_variant_name(precision, fuse, _pooling_tag(meta))
+    out = ws.work_dir/_variant_name(precision, fuse, _pooling_tag(meta))
     stamp = meta["fingerprint"]
     if reuse and matches_metadata(out, fingerprint=stamp): return out
-    self.fusion = None
+    ws.fusion = None
     if fuse:
-        fused = self.work_dir/_variant_name("fp32", True, _pooling_tag(meta))
+        fused = ws.work_dir/_variant_name("fp32", True, _pooling_tag(meta))
         if not (reuse and matches_metadata(fused, fingerprint=stamp)):
-            self.fusion = apply_fusions(src, fused, self.config, use_gpu=precision == "fp16")
+            ws.fusion = apply_fusions(src, fused, ws.config, use_gpu=precision == "fp16")
         src = fused
     if precision == "fp16": to_fp16(src, out, op_block_list=op_block_list, fused=fuse)
     elif precision == "bf16": as_openvino_bf16(src, out)
     elif precision == "int8":
-        self.int8_plan = None
-        if keep_fp32 == "auto" and self.tokenizer is not None:
-            self.int8_plan = plan_int8(src, out, self.tokenizer, per_channel=per_channel)
-            _note_plan(out, self.int8_plan)
+        ws.int8_plan = None
+        if keep_fp32 == "auto" and ws.tokenizer is not None:
+            ws.int8_plan = plan_int8(src, out, ws.tokenizer, per_channel=per_channel)
+            _note_plan(out, ws.int8_plan)
         else: quantize_int8(src, out, per_channel=per_channel, keep_fp32=None if keep_fp32 == "auto" else keep_fp32)
-    if check: self.judge(out, precision, thresholds)
+    if check: judge(ws, out, precision, thresholds)
     return out
-
-# %% ../nbs/02_optimize.ipynb #b8272996
-def _note_plan(path, plan:Int8Plan):
-    "Record the INT8 plan in the file's metadata (what stayed FP32 and why)."
-    m = onnx.load(str(path))
-    write_metadata(m, {**read_metadata(m), "int8_plan": json.dumps(dataclasses.asdict(plan))})
-    with atomic_path(path) as t: onnx.save(m, str(t))
-
-def _gate_inputs(lm):
-    "Inputs for the token-level gate of random weights: the gate sentences, or random ids with one padded row."
-    if lm.tokenizer is not None: return tokenize(lm.tokenizer, GATE_SENTENCES, seq_len=48, config=lm.config)
-    x = random_inputs(lm.config, 3, 48, seed=2)
-    x["attention_mask"][1, 20:] = 0
-    return x

@@ -7,19 +7,20 @@ Docs: https://transformer-opt.github.io/transformer-opt/scale.html.md"""
 
 # %% ../nbs/05_scale.ipynb #aa80050c
 from __future__ import annotations
-import contextlib, glob, hashlib, io, logging, os, shutil, tempfile, time, uuid
+import contextlib, glob, io, logging, os, shutil, tempfile, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from .core import (InputError, MissingDependencyError, ToolkitError, check_int, check_out_dir,
                                   drop_log_messages)
-from .engine import (ENGINE_JSON, JSONL_SUFFIXES, InferenceEngine, Rates, needs_field, read_spec, run_file,
-                                    skipped_summary, text_lines)
+from .engine import InferenceEngine, run_file
+from .folder import engine_folder, pack_folder, unpack_folder
+from .textio import JSONL_SUFFIXES, Rates, needs_field, skipped_summary, text_lines
 
 # %% auto #0
-__all__ = ['LOOPBACK_ENV', 'TEXT_SUFFIXES', 'require_ray', 'init_ray', 'pack_folder', 'engine_folder', 'unpack_folder',
-           'EngineWorker', 'input_files', 'lines_datasource', 'ScaleReport', 'check_parquet_output', 'check_run_inputs',
-           'worker_error', 'worker_count', 'quiet_ray_data', 'ray_run', 'scale_benchmark', 'scale_summary']
+__all__ = ['LOOPBACK_ENV', 'TEXT_SUFFIXES', 'require_ray', 'init_ray', 'EngineWorker', 'input_files', 'lines_datasource',
+           'ScaleReport', 'check_parquet_output', 'check_run_inputs', 'worker_error', 'worker_count', 'quiet_ray_data',
+           'ray_run', 'scale_summary', 'scale_benchmark']
 
 # %% ../nbs/05_scale.ipynb #ce9b5465
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray uses the loopback address (Ray's own switch)
@@ -59,35 +60,6 @@ def init_ray(address:str|None=None, # a cluster ('auto', 'ray://head:10001', 'ho
             ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.WARNING,
                      log_to_driver=log_to_driver)
     return True
-
-# %% ../nbs/05_scale.ipynb #09f64853
-def pack_folder(folder, # an engine folder
-               ) -> dict:
-    "An engine folder's files as one dictionary for Ray's object store, after checking them."
-    folder = Path(folder)
-    spec = read_spec(folder)
-    files = {name: (folder/name).read_bytes() for name in [*spec.files, ENGINE_JSON]}
-    return dict(files=files, digest=hashlib.sha256(files[ENGINE_JSON]).hexdigest()[:16], name=folder.name)
-
-def engine_folder(engine) -> Path:
-    "The folder an engine (or a folder path) runs from; an engine made from a file alone is saved to a temporary one."
-    if isinstance(engine, (str, Path)): return Path(engine)
-    if engine.folder is None: engine.save(Path(tempfile.mkdtemp(prefix="transformer-opt-"))/"engine")
-    return engine.folder
-
-# %% ../nbs/05_scale.ipynb #364c0260
-def unpack_folder(package:dict, # from `pack_folder`
-                  root=None, # where to write it (default: the temporary folder)
-                 ) -> Path:
-    "Write the package once per machine, into a folder named by its digest that appears whole or not at all."
-    folder = Path(root or tempfile.gettempdir())/f"transformer-opt-engine-{package['digest']}"
-    if not (folder/ENGINE_JSON).exists():
-        part = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}")
-        part.mkdir(parents=True)
-        for name, data in package["files"].items(): (part/name).write_bytes(data)
-        try: part.rename(folder)
-        except OSError: shutil.rmtree(part, ignore_errors=True)  # another worker on this machine was first
-    return folder
 
 # %% ../nbs/05_scale.ipynb #b642c10d
 class EngineWorker:
@@ -319,6 +291,18 @@ def _single_row(engine, inp, tmp, t):
     r = run_file(e, inp, tmp/"single.npy", progress=False)
     return dict(run=f"one process: {t} thread(s)", workers=0, threads=t, seconds=r.seconds, texts_per_s=r.texts_per_s)
 
+# %% ../nbs/05_scale.ipynb #c43a47c7
+def scale_summary(result:dict):
+    "A pandas DataFrame: median texts/s per configuration, with the ratios the scale-out targets are stated in."
+    import pandas as pd  # for this table only: Ray Data brings it, the engine's workers do not need it
+    df = pd.DataFrame(result["rows"]).groupby(["run", "workers", "threads"], sort=False).median(numeric_only=True)
+    df = df.drop(columns="round").reset_index()
+    base = df.set_index("run").texts_per_s
+    df["vs_one_process_1_thread"] = df.texts_per_s / base.get("one process: 1 thread(s)", np.nan)
+    df["vs_one_process_2_threads"] = df.texts_per_s / base.get("one process: 2 thread(s)", np.nan)
+    df["vs_ray_1_worker"] = df.texts_per_s / base.get("Ray: 1 worker(s) x 1 thread", np.nan)
+    return df
+
 # %% ../nbs/05_scale.ipynb #b3b2cc20
 def scale_benchmark(engine, # the engine folder (or `InferenceEngine`) to scale, on the CPU
                     texts:list, # the corpus, written to one text file
@@ -343,15 +327,3 @@ def scale_benchmark(engine, # the engine folder (or `InferenceEngine`) to scale,
     return dict(rows=rows, texts=len(texts), ray_start_s=ray_start, batch_rows=batch_rows, ray=ray.__version__,
                 method="median over rounds of texts/s = texts / seconds of the whole call (read, encode, write; Ray: "
                        "workers' start-up included, Ray's start not); steady = texts / (seconds - start-up)")
-
-# %% ../nbs/05_scale.ipynb #c43a47c7
-def scale_summary(result:dict):
-    "A pandas DataFrame: median texts/s per configuration, with the ratios the scale-out targets are stated in."
-    import pandas as pd  # for this table only: Ray Data brings it, the engine's workers do not need it
-    df = pd.DataFrame(result["rows"]).groupby(["run", "workers", "threads"], sort=False).median(numeric_only=True)
-    df = df.drop(columns="round").reset_index()
-    base = df.set_index("run").texts_per_s
-    df["vs_one_process_1_thread"] = df.texts_per_s / base.get("one process: 1 thread(s)", np.nan)
-    df["vs_one_process_2_threads"] = df.texts_per_s / base.get("one process: 2 thread(s)", np.nan)
-    df["vs_ray_1_worker"] = df.texts_per_s / base.get("Ray: 1 worker(s) x 1 thread", np.nan)
-    return df

@@ -15,7 +15,8 @@ from typing import Union
 import numpy as np
 from . import __version__
 from .core import InputError, MissingDependencyError, builtin_corpus, check_int, quote, row_cosines, usable_cpus
-from .engine import EngineFolderError, InferenceEngine, engine_device, read_spec, softmax
+from .engine import InferenceEngine, softmax
+from .folder import EngineFolderError, engine_device, read_spec
 from .batcher import Batcher, EngineFault, Job, ServerMetrics, settle
 try:
     import httptools, uvicorn
@@ -37,10 +38,16 @@ except ImportError as e:
 __all__ = ['SERVE_CPU_BUDGET', 'NO_SPIN', 'CPU_MIN_FILL', 'SOLO_SESSION', 'MAX_MESSAGE', 'INLINE_TOKENIZE_CHARS', 'ROUTES',
            'OPEN_ROUTES', 'SERVE_FLAGS', 'RAY_ONLY_FLAGS', 'API_KEY_ENV', 'ServeSettings', 'check_api_key',
            'resolve_settings', 'HTTPError', 'error_body', 'check_inputs', 'served_name', 'warmup_shapes', 'warm_rows',
-           'default_max_connections', 'EmbeddingServer', 'neighbour_check', 'dumps', 'json_response', 'b64_rows',
-           'EmbedRequest', 'PredictRequest', 'TokenizeRequest', 'OpenAIEmbeddingRequest', 'public', 'replay_body',
-           'ClientGone', 'receive_by', 'Guard', 'create_app', 'BoundedHttp', 'bounded_protocol', 'check_setting_names',
-           'serve', 'api_key_from', 'serve_kwargs', 'serve_command']
+           'default_max_connections', 'setup_server', 'neighbour_check', 'start_serving', 'begin_drain',
+           'expire_queued', 'stop_engine', 'check_ready', 'overdue', 'shutting_down', 'part_size', 'has_room', 'admit',
+           'admit_later', 'release', 'connection_cap', 'tokenize_request', 'submit_job', 'wait_for_job', 'run_texts',
+           'finish_rows', 'dumps', 'json_response', 'b64_rows', 'public', 'server_info', 'tokens_json', 'run_tokenize',
+           'EmbeddingServer', 'EmbedRequest', 'PredictRequest', 'TokenizeRequest', 'OpenAIEmbeddingRequest',
+           'replay_body', 'ClientGone', 'receive_by', 'key_problem', 'body_too_large', 'size_problem', 'receive_body',
+           'answer_error', 'guard_http', 'Guard', 'create_app', 'head_too_large', 'refuse_connection', 'arm_head_timer',
+           'close_idle', 'head_late', 'open_connection', 'feed_head', 'count_headers', 'finish_head',
+           'rearm_after_answer', 'BoundedHttp', 'bounded_protocol', 'check_setting_names', 'serve', 'api_key_from',
+           'serve_kwargs', 'serve_command']
 
 # %% ../nbs/05a_serve.ipynb #1c15e6ba
 SERVE_CPU_BUDGET = dict(max_batch_tokens=1024, max_batch_size=32)  # measured online (see the load test)
@@ -194,7 +201,7 @@ def warm_rows(engine:InferenceEngine, b:int, L:int) -> list:
     row = ids[:L - 1] + ids[-1:]
     return [row] * b
 
-# %% ../nbs/05a_serve.ipynb #ced34a1e
+# %% ../nbs/05a_serve.ipynb #1f9139d0
 def default_max_connections() -> tuple[int, int]:
     "(cap, spare): 3/4 of the file descriptors this process has left, and half of the rest for /health past the cap."
     try:
@@ -208,31 +215,30 @@ def default_max_connections() -> tuple[int, int]:
     cap = max(8, min(10_000, room * 3 // 4))
     return cap, max(4, (room - cap) // 2)
 
-class EmbeddingServer:
-    "An engine folder behind HTTP: sessions, the batcher, the tokenizer's thread, metrics, and the phase it is in."
-    def __init__(self,
+def setup_server(srv, # the `EmbeddingServer` being made
                  folder, # an engine folder (`transformer-opt build`)
                  settings:ServeSettings|None=None, # limits and layout (None: the defaults)
                  verify:bool=True, # check the folder's files against their SHA-256
                 ):
-        self.folder, settings = Path(folder), settings or ServeSettings()
-        device = engine_device(read_spec(self.folder, verify), settings.device)  # the folder checked once, here
-        s = self.settings = resolve_settings(settings, device)
-        kw = dict(max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size)
-        kw = {k: v for k, v in kw.items() if v is not None}
-        e = self.engine = InferenceEngine.load(self.folder, device, threads=s.threads, sessions=s.sessions, verify=False,
-                                               session=NO_SPIN if device == "cpu" else None,
-                                               solo=SOLO_SESSION if s.solo else None, **kw)  # one engine, every session
-        s.max_batch_tokens, s.max_batch_size = e.max_batch_tokens, e.max_batch_size
-        cap, self.spare_connections = default_max_connections()  # counted with the sessions' files open
-        if s.max_connections is None: s.max_connections = cap
-        self.name = s.model_name or served_name(e.spec, e.folder or e.path)
-        self.metrics, self.phase, self.problem = ServerMetrics(), "starting", None
-        self.inflight, self.batcher, self.tokenizer_pool, self.neighbour_cosine = 0, None, None, None
-        self.shared = None  # a limit shared with other servers (Ray Serve replicas: `serve_ray.SharedAdmission`)
-        self.watch_disconnect = True  # notice a client gone by reading the connection (Ray Serve cancels the request instead)
-        self.loop = None  # the event loop serving it (set when the app starts)
-        self.pending, self.reading, self.waiting = set(), set(), []  # jobs queued; tasks reading a body; parts waiting for room
+    "Load and check the folder, resolve the settings, and set the state a server starts in (`starting`)."
+    srv.folder, settings = Path(folder), settings or ServeSettings()
+    device = engine_device(read_spec(srv.folder, verify), settings.device)  # the folder checked once, here
+    s = srv.settings = resolve_settings(settings, device)
+    kw = dict(max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size)
+    kw = {k: v for k, v in kw.items() if v is not None}
+    e = srv.engine = InferenceEngine.load(srv.folder, device, threads=s.threads, sessions=s.sessions, verify=False,
+                                          session=NO_SPIN if device == "cpu" else None,
+                                          solo=SOLO_SESSION if s.solo else None, **kw)  # one engine, every session
+    s.max_batch_tokens, s.max_batch_size = e.max_batch_tokens, e.max_batch_size
+    cap, srv.spare_connections = default_max_connections()  # counted with the sessions' files open
+    if s.max_connections is None: s.max_connections = cap
+    srv.name = s.model_name or served_name(e.spec, e.folder or e.path)
+    srv.metrics, srv.phase, srv.problem = ServerMetrics(), "starting", None
+    srv.inflight, srv.batcher, srv.tokenizer_pool, srv.neighbour_cosine = 0, None, None, None
+    srv.shared = None  # a limit shared with other servers (Ray Serve replicas: `serve_ray.SharedAdmission`)
+    srv.watch_disconnect = True  # notice a client gone by reading the connection (Ray Serve cancels the request instead)
+    srv.loop = None  # the event loop serving it (set when the app starts)
+    srv.pending, srv.reading, srv.waiting = set(), set(), []  # jobs queued; tasks reading a body; parts waiting for room
 
 # %% ../nbs/05a_serve.ipynb #e65a551e
 def neighbour_check(engine:InferenceEngine, # an engine whose rows may depend on their batch mates (INT8)
@@ -255,177 +261,192 @@ def neighbour_check(engine:InferenceEngine, # an engine whose rows may depend on
             "(`transformer-opt build MODEL --precision fp32 --out DIR`), or pass --max-batch-size 1.")
     return worst
 
-# %% ../nbs/05a_serve.ipynb #694cd4a0
-class EmbeddingServer(EmbeddingServer):
-    def start(self):
-        "Warm up (and, for INT8, check batch mates), then start the batcher and report ready. Runs in a thread."
-        try:
-            s = self.settings
-            if self.engine.precision == "int8" and s.max_batch_size > 1: self.neighbour_cosine = neighbour_check(self.engine)
-            shapes = warmup_shapes(self.engine, s.max_batch_tokens, s.max_batch_size)
-            for k in self.engine.session_names:
-                for b, L in shapes: self.engine.run(warm_rows(self.engine, b, L), L, k)
-            self.tokenizer_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
-            self.batcher = Batcher(self.engine, s.max_batch_tokens, s.max_batch_size, s.batch_wait, self.metrics, s.solo,
-                                   s.min_fill)
-            self.phase = "ready"
-            logging.getLogger("transformer_opt.serve").info("ready: %s (%d shapes warmed up)", self.name, len(shapes))
-        except Exception as e:  # a server that cannot start says why on /health and in its log
-            self.phase, self.problem = "failed", f"{type(e).__name__}: {e}"
-            logging.getLogger("transformer_opt.serve").error("cannot serve: %s", self.problem)
+# %% ../nbs/05a_serve.ipynb #379be4ac
+def start_serving(srv):
+    "Warm up (and, for INT8, check batch mates), then start the batcher and report ready. Runs in a thread."
+    try:
+        s = srv.settings
+        if srv.engine.precision == "int8" and s.max_batch_size > 1: srv.neighbour_cosine = neighbour_check(srv.engine)
+        shapes = warmup_shapes(srv.engine, s.max_batch_tokens, s.max_batch_size)
+        for k in srv.engine.session_names:
+            for b, L in shapes: srv.engine.run(warm_rows(srv.engine, b, L), L, k)
+        srv.tokenizer_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
+        srv.batcher = Batcher(srv.engine, s.max_batch_tokens, s.max_batch_size, s.batch_wait, srv.metrics, s.solo, s.min_fill)
+        srv.phase = "ready"
+        logging.getLogger("transformer_opt.serve").info("ready: %s (%d shapes warmed up)", srv.name, len(shapes))
+    except Exception as e:  # a server that cannot start says why on /health and in its log
+        srv.phase, srv.problem = "failed", f"{type(e).__name__}: {e}"
+        logging.getLogger("transformer_opt.serve").error("cannot serve: %s", srv.problem)
 
-    def begin_drain(self):
-        "On the event loop, when asked to stop: refuse new work, cut off bodies still arriving, and set the grace's end."
-        if self.phase == "draining": return
-        self.phase = "draining"
-        for task in list(self.reading): task.cancel()  # a client still sending its body gets 503 and a closed connection
-        self.release(0)  # parts waiting for room see the phase and give up
-        asyncio.get_running_loop().call_later(max(0.0, self.settings.drain_grace - 1.0), self.expire)
+def begin_drain(srv):
+    "On the event loop, when asked to stop: refuse new work, cut off bodies still arriving, and set the grace's end."
+    if srv.phase == "draining": return
+    srv.phase = "draining"
+    for task in list(srv.reading): task.cancel()  # a client still sending its body gets 503 and a closed connection
+    release(srv, 0)  # parts waiting for room see the phase and give up
+    asyncio.get_running_loop().call_later(max(0.0, srv.settings.drain_grace - 1.0), expire_queued, srv)
 
-    def expire(self):
-        "The grace is over: what is still queued is answered 503 (a client can retry elsewhere), so the process can exit."
-        for job in list(self.pending):
-            job.cancelled = True; settle(job.future, self.shutting_down())
+def expire_queued(srv):
+    "The grace is over: what is still queued is answered 503 (a client can retry elsewhere), so the process can exit."
+    for job in list(srv.pending):
+        job.cancelled = True; settle(job.future, shutting_down(srv))
 
-    def stop(self):
-        "After the last request is answered: stop the engine threads."
-        if self.batcher: self.batcher.close(timeout=self.settings.drain_grace)
-        if self.tokenizer_pool: self.tokenizer_pool.shutdown(wait=False)
+def stop_engine(srv):
+    "After the last request is answered: stop the engine threads."
+    if srv.batcher: srv.batcher.close(timeout=srv.settings.drain_grace)
+    if srv.tokenizer_pool: srv.tokenizer_pool.shutdown(wait=False)
 
-# %% ../nbs/05a_serve.ipynb #32374a71
-class EmbeddingServer(EmbeddingServer):
-    def check_ready(self):
-        if self.phase != "ready":
-            why = {"starting": "warming up", "draining": "shutting down",
-                   "failed": f"it could not start: {self.problem}"}.get(self.phase, self.phase)
-            raise HTTPError(503, f"The server is not ready ({why}): retry shortly or elsewhere.", "Unhealthy",
-                            headers={"Retry-After": "1"})
+# %% ../nbs/05a_serve.ipynb #d6247e68
+def check_ready(srv):
+    "Nothing, or a 503 saying why the server is not ready: warming up, shutting down, or what stopped it starting."
+    if srv.phase != "ready":
+        why = {"starting": "warming up", "draining": "shutting down",
+               "failed": f"it could not start: {srv.problem}"}.get(srv.phase, srv.phase)
+        raise HTTPError(503, f"The server is not ready ({why}): retry shortly or elsewhere.", "Unhealthy",
+                        headers={"Retry-After": "1"})
 
-    @property
-    def part_size(self) -> int:
-        "Inputs of one part of a large request: a quarter of the in-flight limit."
-        return max(1, self.settings.max_concurrent_inputs // 4)
+def overdue(srv) -> HTTPError:
+    "The 503 of a request that waited past its deadline."
+    return HTTPError(503, f"The request waited past its deadline ({srv.settings.request_timeout:g} s): the server "
+                     "is overloaded; retry later.", "Overloaded", "timeout")
 
-    def has_room(self, n:int, part:bool=False) -> bool:
-        "Whether `n` more inputs fit: a small request may fill the limit, a large request's parts three quarters of it."
-        lim = self.settings.max_concurrent_inputs
-        return self.inflight + n <= (lim - lim // 4 if part else lim)
+def shutting_down(srv) -> HTTPError:
+    "The 503 of a request a drain will not answer: the client sends it again, to another replica."
+    return HTTPError(503, "The server is shutting down: send the request again (to another replica).", "Unhealthy",
+                     "shutdown", headers={"Retry-After": "1", "connection": "close"})
 
-    def admit(self, n:int, part:bool=False):
-        "Count `n` inputs in flight, or refuse at once (429)."
-        if not self.has_room(n, part):
-            raise HTTPError(429, f"The server has {self.inflight} inputs in flight and takes at most "
-                            f"{self.settings.max_concurrent_inputs}: retry shortly (or send fewer texts per request).",
-                            "Overloaded", headers={"Retry-After": "1"})
-        self.inflight += n; self.metrics.inflight.set(self.inflight)
+# %% ../nbs/05a_serve.ipynb #9e6743c1
+def part_size(srv) -> int:
+    "Inputs of one part of a large request: a quarter of the in-flight limit."
+    return max(1, srv.settings.max_concurrent_inputs // 4)
 
-    async def admit_later(self, n:int, deadline:float):
-        "A later part of an accepted request: wait for room (until `deadline`) rather than refuse."
-        while not self.has_room(n, True):
-            if self.phase != "ready": raise self.shutting_down()
-            if time.monotonic() >= deadline: raise self.overdue()
-            wake = asyncio.get_running_loop().create_future(); self.waiting.append(wake)
-            with contextlib.suppress(asyncio.TimeoutError): await asyncio.wait_for(wake, deadline - time.monotonic())
-        self.inflight += n; self.metrics.inflight.set(self.inflight)
+def has_room(srv, n:int, part:bool=False) -> bool:
+    "Whether `n` more inputs fit: a small request may fill the limit, a large request's parts three quarters of it."
+    lim = srv.settings.max_concurrent_inputs
+    return srv.inflight + n <= (lim - lim // 4 if part else lim)
 
-    def release(self, n:int):
-        self.inflight -= n; self.metrics.inflight.set(self.inflight)
-        waiting, self.waiting = self.waiting, []
-        for w in waiting:
-            if not w.done(): w.set_result(None)
+def admit(srv, n:int, part:bool=False):
+    "Count `n` inputs in flight, or refuse at once (429)."
+    if not has_room(srv, n, part):
+        raise HTTPError(429, f"The server has {srv.inflight} inputs in flight and takes at most "
+                        f"{srv.settings.max_concurrent_inputs}: retry shortly (or send fewer texts per request).",
+                        "Overloaded", headers={"Retry-After": "1"})
+    srv.inflight += n; srv.metrics.inflight.set(srv.inflight)
 
-    def overdue(self) -> HTTPError:
-        return HTTPError(503, f"The request waited past its deadline ({self.settings.request_timeout:g} s): the server "
-                         "is overloaded; retry later.", "Overloaded", "timeout")
+async def admit_later(srv, n:int, deadline:float):
+    "A later part of an accepted request: wait for room (until `deadline`) rather than refuse."
+    while not has_room(srv, n, True):
+        if srv.phase != "ready": raise shutting_down(srv)
+        if time.monotonic() >= deadline: raise overdue(srv)
+        wake = asyncio.get_running_loop().create_future(); srv.waiting.append(wake)
+        with contextlib.suppress(asyncio.TimeoutError): await asyncio.wait_for(wake, deadline - time.monotonic())
+    srv.inflight += n; srv.metrics.inflight.set(srv.inflight)
 
-    def shutting_down(self) -> HTTPError:
-        return HTTPError(503, "The server is shutting down: send the request again (to another replica).", "Unhealthy",
-                         "shutdown", headers={"Retry-After": "1", "connection": "close"})
+def release(srv, n:int):
+    "Give back room for `n` inputs, and wake the parts waiting for it."
+    srv.inflight -= n; srv.metrics.inflight.set(srv.inflight)
+    waiting, srv.waiting = srv.waiting, []
+    for w in waiting:
+        if not w.done(): w.set_result(None)
 
-    def tokenize(self, texts:list, truncate:bool, prefix:str=""):
-        "Token ids of each text (run on the tokenizer's thread); 422 for a text too long when `truncate` is false."
-        tokens = self.engine.tokenize(texts, prompt=prefix)
-        over = tokens.truncated
-        if over and not truncate:
-            raise HTTPError(422, f"inputs[{over[0]}] has more than the model's {self.engine.max_length} tokens "
-                            f"({len(over)} text(s) do): shorten it, or send \"truncate\": true.")
-        return tokens.ids, len(over)
+# %% ../nbs/05a_serve.ipynb #10976146
+def connection_cap(srv, n:int) -> bool:
+    "A connection past the cap: log it (at most every 10 s), count it; True when past the spare too (close it)."
+    now, s = time.monotonic(), srv.settings
+    if now - getattr(srv, "_cap_logged", -1e9) > 10:
+        srv._cap_logged = now
+        logging.getLogger("transformer_opt.serve").warning(
+            "connection cap reached: %d connections open, max_connections=%d. New connections get 503 but for /health; "
+            "raise --max-connections (and the file limit, `ulimit -n`), or put a proxy in front.", n, s.max_connections)
+    past = n > s.max_connections + srv.spare_connections
+    if past: srv.metrics.closed.labels("over_cap").inc()
+    return past
 
-# %% ../nbs/05a_serve.ipynb #ecba89b1
+# %% ../nbs/05a_serve.ipynb #98bea0d5
 INLINE_TOKENIZE_CHARS = 2000  # a request this small is tokenized on the event loop: faster than the hop to a thread
 
+def tokenize_request(srv, texts:list, truncate:bool, prefix:str=""):
+    "Token ids of each text (run on the tokenizer's thread); 422 for a text too long when `truncate` is false."
+    tokens = srv.engine.tokenize(texts, prompt=prefix)
+    over = tokens.truncated
+    if over and not truncate:
+        raise HTTPError(422, f"inputs[{over[0]}] has more than the model's {srv.engine.max_length} tokens "
+                        f"({len(over)} text(s) do): shorten it, or send \"truncate\": true.")
+    return tokens.ids, len(over)
+
+# %% ../nbs/05a_serve.ipynb #1eabf0ef
 async def _client_gone(receive):
     "Returns when the client disconnects (after the body, the next ASGI message is the disconnect)."
     while True:
         if (await receive())["type"] == "http.disconnect": return
 
-class EmbeddingServer(EmbeddingServer):
-    async def run_texts(self,
-                        request:Request, # the HTTP request (for its timings and its client's presence)
-                        texts:list, # checked texts
-                        truncate:bool=True, # truncate long texts (else 422)
-                        prefix:str="", # a prompt put before each text
-                       ) -> tuple[np.ndarray, int]:
-        "Rows of `texts` in their order (pooled, not normalised) and the tokens they took, through the shared queue."
-        self.check_ready()
-        P, n = self.part_size, len(texts)
-        self.admit(min(n, P), n > P)
-        held, jobs, gone = min(n, P), [], None
-        timing, shared = request.scope.setdefault("transformer_opt", {}), False
-        try:
-            if self.shared: await self.shared.admit(n); shared = True  # the whole service's limit
-            loop, t0 = asyncio.get_running_loop(), time.monotonic()
-            if sum(map(len, texts)) <= INLINE_TOKENIZE_CHARS: ids, truncated = self.tokenize(texts, truncate, prefix)
-            else: ids, truncated = await loop.run_in_executor(self.tokenizer_pool, self.tokenize, texts, truncate, prefix)
-            timing["tokenization"] = time.monotonic() - t0
-            self.metrics.tokenize_s.observe(timing["tokenization"])
-            if truncated: self.metrics.truncated.inc(truncated)
-            deadline = request.scope["transformer_opt_deadline"]
-            if self.watch_disconnect: gone = asyncio.ensure_future(_client_gone(request.receive))
-            for k, a in enumerate(range(0, n, P)):  # one part unless the request is large
-                part = ids[a:a + P]
-                if k >= 2:  # two parts in flight at most: wait for the one before the last, and free its room
-                    done = jobs[k - 2]; await self.wait_for(done, gone); self.release(len(done.ids)); held -= len(done.ids)
-                if k: await self.admit_later(len(part), deadline); held += len(part)
-                jobs.append(self.submit(Job(part, deadline, loop)))
-            for job in jobs[-2:]: await self.wait_for(job, gone)
-            if jobs[0].started is not None:
-                timing["queue"], timing["inference"] = jobs[0].started - jobs[0].queued, sum(j.inference for j in jobs)
-                self.metrics.queue_s.observe(timing["queue"])
-            timing["tokens"] = sum(map(len, ids))
-            return (jobs[0].rows if len(jobs) == 1 else np.concatenate([j.rows for j in jobs])), timing["tokens"]
-        finally:
-            if gone: gone.cancel()
-            for job in jobs:
-                self.pending.discard(job)
-                if not job.future.done(): job.cancelled = True  # its inputs leave the queue at the next cut
-                elif not job.future.cancelled(): job.future.exception()  # seen: a later part's fault is not logged as lost
-            self.release(held)
-            if shared: self.shared.release(n)
+def submit_job(srv, job:Job) -> Job:
+    "Queue `job` (and remember it until it is answered, for the drain's deadline)."
+    srv.pending.add(job); srv.batcher.submit(job)
+    return job
 
-    def submit(self, job:Job) -> Job:
-        "Queue `job` (and remember it until it is answered, for the drain's deadline)."
-        self.pending.add(job); self.batcher.submit(job)
-        return job
+async def wait_for_job(srv, job:Job, gone:asyncio.Future|None):
+    "Until `job`'s rows are in; 499 if the client left first, 503 past the deadline, the engine's fault as it is."
+    try: await asyncio.wait({job.future, gone} - {None}, timeout=max(0.0, job.deadline - time.monotonic()),
+                            return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError: job.cancelled = True; raise  # Ray Serve cancels a request whose client left
+    if not job.future.done():
+        job.cancelled = True
+        if gone and gone.done(): raise HTTPError(499, "The client closed the connection.", "Cancelled", "client_gone")
+        raise overdue(srv)
+    job.future.result()  # an engine fault (500) or the drain's 503 raises here
 
-    async def wait_for(self, job:Job, gone:asyncio.Future|None):
-        "Until `job`'s rows are in; 499 if the client left first, 503 past the deadline, the engine's fault as it is."
-        try: await asyncio.wait({job.future, gone} - {None}, timeout=max(0.0, job.deadline - time.monotonic()),
-                                return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError: job.cancelled = True; raise  # Ray Serve cancels a request whose client left
-        if not job.future.done():
-            job.cancelled = True
-            if gone and gone.done(): raise HTTPError(499, "The client closed the connection.", "Cancelled", "client_gone")
-            raise self.overdue()
-        job.future.result()  # an engine fault (500) or the drain's 503 raises here
+# %% ../nbs/05a_serve.ipynb #1b2e7af5
+async def run_texts(srv, # the server (or anything with its attributes)
+                    request:Request, # the HTTP request (for its timings and its client's presence)
+                    texts:list, # checked texts
+                    truncate:bool=True, # truncate long texts (else 422)
+                    prefix:str="", # a prompt put before each text
+                   ) -> tuple[np.ndarray, int]:
+    "Rows of `texts` in their order (pooled, not normalised) and the tokens they took, through the shared queue."
+    check_ready(srv)
+    P, n = part_size(srv), len(texts)
+    admit(srv, min(n, P), n > P)
+    held, jobs, gone = min(n, P), [], None
+    timing, shared = request.scope.setdefault("transformer_opt", {}), False
+    try:
+        if srv.shared: await srv.shared.admit(n); shared = True  # the whole service's limit
+        loop, t0 = asyncio.get_running_loop(), time.monotonic()
+        if sum(map(len, texts)) <= INLINE_TOKENIZE_CHARS: ids, truncated = tokenize_request(srv, texts, truncate, prefix)
+        else: ids, truncated = await loop.run_in_executor(srv.tokenizer_pool, tokenize_request, srv, texts, truncate, prefix)
+        timing["tokenization"] = time.monotonic() - t0
+        srv.metrics.tokenize_s.observe(timing["tokenization"])
+        if truncated: srv.metrics.truncated.inc(truncated)
+        deadline = request.scope["transformer_opt_deadline"]
+        if srv.watch_disconnect: gone = asyncio.ensure_future(_client_gone(request.receive))
+        for k, a in enumerate(range(0, n, P)):  # one part unless the request is large
+            part = ids[a:a + P]
+            if k >= 2:  # two parts in flight at most: wait for the one before the last, and free its room
+                done = jobs[k - 2]; await wait_for_job(srv, done, gone); release(srv, len(done.ids)); held -= len(done.ids)
+            if k: await admit_later(srv, len(part), deadline); held += len(part)
+            jobs.append(submit_job(srv, Job(part, deadline, loop)))
+        for job in jobs[-2:]: await wait_for_job(srv, job, gone)
+        if jobs[0].started is not None:
+            timing["queue"], timing["inference"] = jobs[0].started - jobs[0].queued, sum(j.inference for j in jobs)
+            srv.metrics.queue_s.observe(timing["queue"])
+        timing["tokens"] = sum(map(len, ids))
+        return (jobs[0].rows if len(jobs) == 1 else np.concatenate([j.rows for j in jobs])), timing["tokens"]
+    finally:
+        if gone: gone.cancel()
+        for job in jobs:
+            srv.pending.discard(job)
+            if not job.future.done(): job.cancelled = True  # its inputs leave the queue at the next cut
+            elif not job.future.cancelled(): job.future.exception()  # seen: a later part's fault is not logged as lost
+        release(srv, held)
+        if shared: srv.shared.release(n)
 
-# %% ../nbs/05a_serve.ipynb #bb22b2d6
-class EmbeddingServer(EmbeddingServer):
-    def finish(self, rows:np.ndarray, normalize:bool=True, dimensions:int|None=None) -> np.ndarray:
-        if self.engine.task == "classify":
-            raise HTTPError(422, "This server runs a classifier: use POST /predict.", "Validation")
-        try: return self.engine.finish(rows, normalize, dimensions)
-        except InputError as e: raise HTTPError(422, str(e)) from None
+# %% ../nbs/05a_serve.ipynb #5f29b492
+def finish_rows(srv, rows:np.ndarray, normalize:bool=True, dimensions:int|None=None) -> np.ndarray:
+    "A request's rows as it asked (its size, then unit length); 422 on a classifier, or for a size the folder lacks."
+    if srv.engine.task == "classify":
+        raise HTTPError(422, "This server runs a classifier: use POST /predict.", "Validation")
+    try: return srv.engine.finish(rows, normalize, dimensions)
+    except InputError as e: raise HTTPError(422, str(e)) from None
 
 # %% ../nbs/05a_serve.ipynb #02d8ea77
 def dumps(obj) -> bytes:
@@ -440,6 +461,88 @@ def b64_rows(rows:np.ndarray) -> list[str]:
     "Each row as base64 of little-endian float32 bytes (OpenAI's `encoding_format='base64'`)."
     a = np.ascontiguousarray(rows, dtype="<f4")
     return [base64.b64encode(r.tobytes()).decode() for r in a]
+
+# %% ../nbs/05a_serve.ipynb #75e5a393
+_ABSOLUTE = re.compile(r"^(/|~|\\\\|[A-Za-z]:[\\/])")
+
+def public(value):
+    "`value` with each absolute path cut to its last part: what /info shows of the folders of the machine that built it."
+    if isinstance(value, dict): return {k: public(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)): return [public(v) for v in value]
+    if isinstance(value, str) and _ABSOLUTE.match(value): return re.split(r"[\\/]", value.rstrip("/\\"))[-1]
+    return value
+
+def server_info(srv) -> dict:
+    "What `/info` says: the model, how it runs, its limits and how it batches, and where the folder came from."
+    e, s = srv.engine, srv.settings
+    limits = {k: getattr(s, k) for k in ("max_concurrent_inputs", "max_client_batch", "max_input_chars", "payload_limit",
+                                         "request_timeout", "max_connections", "max_header_bytes", "max_headers",
+                                         "header_timeout", "idle_timeout", "body_timeout", "drain_grace")}
+    limits["part_size"] = part_size(srv)
+    return dict(model=srv.name, version=__version__, task=e.task, precision=e.precision, device=e.device,
+                dim=e.dim, max_length=e.max_length, dimensions=e.spec.dimensions, prompts=sorted(e.spec.prompts),
+                pooling=dict(mode=e.pooling.mode, in_graph=e.pooled), labels=e.spec.labels,
+                limits=limits, auth=s.api_key is not None, cors_origins=list(s.cors_origins),
+                batching=dict(max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size,
+                              batch_wait=s.batch_wait, min_fill=s.min_fill, sessions=s.sessions, threads_per_session=s.threads,
+                              solo_threads=s.threads * s.sessions if e.solo is not None else None,
+                              tokenization_threads=1, buckets=e.buckets, basis=s.basis),
+                phase=srv.phase, gate=e.spec.gate, int8_neighbour_cosine=srv.neighbour_cosine,
+                provenance=public(e.spec.provenance))
+
+# %% ../nbs/05a_serve.ipynb #86da6b9e
+def tokens_json(srv, texts:list, add_special_tokens:bool=True) -> bytes:
+    "TEI's /tokenize answer for `texts`, serialised: each token's id, text, whether it is special, and its offsets."
+    encs = srv.engine.tokenize(texts, prompt="", add_special_tokens=add_special_tokens).encodings
+    return dumps([[{"id": i, "text": t[a:b] if not sp else tok, "special": bool(sp), "start": a, "stop": b}
+                   for i, tok, sp, (a, b) in zip(e.ids, e.tokens, e.special_tokens_mask, e.offsets)]
+                  for t, e in zip(texts, encs)])
+
+async def run_tokenize(srv, request:Request, texts:list, add_special_tokens:bool=True) -> bytes:
+    "TEI's /tokenize answer, admitted and timed like any request; built and serialised on the tokenizer's thread."
+    check_ready(srv)
+    n = min(len(texts), part_size(srv))
+    admit(srv, n, len(texts) > n)
+    try:
+        work = asyncio.get_running_loop().run_in_executor(srv.tokenizer_pool, tokens_json, srv, texts, add_special_tokens)
+        left = request.scope["transformer_opt_deadline"] - time.monotonic()
+        try: return await asyncio.wait_for(work, max(0.0, left))
+        except asyncio.TimeoutError: raise overdue(srv) from None
+    finally: release(srv, n)
+
+# %% ../nbs/05a_serve.ipynb #09ab5f67
+class EmbeddingServer:
+    "An engine folder behind HTTP: sessions, the batcher, the tokenizer's thread, metrics, and the phase it is in."
+    def __init__(self,
+                 folder, # an engine folder (`transformer-opt build`)
+                 settings:ServeSettings|None=None, # limits and layout (None: the defaults)
+                 verify:bool=True, # check the folder's files against their SHA-256
+                ): setup_server(self, folder, settings, verify)
+
+    # its phases: starting -> ready (or failed) -> draining
+    start = start_serving
+    begin_drain = begin_drain
+    expire = expire_queued
+    stop = stop_engine
+    # admission
+    check_ready = check_ready
+    overdue = overdue
+    shutting_down = shutting_down
+    part_size = property(part_size)
+    has_room = has_room
+    admit = admit
+    admit_later = admit_later
+    release = release
+    connection_cap = connection_cap
+    # a request's work
+    tokenize = tokenize_request
+    submit = submit_job
+    wait_for = wait_for_job
+    run_texts = run_texts
+    finish = finish_rows
+    info = server_info
+    tokens_json = tokens_json
+    run_tokenize = run_tokenize
 
 # %% ../nbs/05a_serve.ipynb #bb6edb58
 class EmbedRequest(BaseModel):
@@ -525,54 +628,7 @@ def _other_routes(app:FastAPI, srv:EmbeddingServer):
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics(): return Response(srv.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-# %% ../nbs/05a_serve.ipynb #8d473b44
-_ABSOLUTE = re.compile(r"^(/|~|\\\\|[A-Za-z]:[\\/])")
-
-def public(value):
-    "`value` with each absolute path cut to its last part: what /info shows of the folders of the machine that built it."
-    if isinstance(value, dict): return {k: public(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)): return [public(v) for v in value]
-    if isinstance(value, str) and _ABSOLUTE.match(value): return re.split(r"[\\/]", value.rstrip("/\\"))[-1]
-    return value
-
-class EmbeddingServer(EmbeddingServer):
-    def info(self) -> dict:
-        "What `/info` says: the model, how it runs, its limits and how it batches, and where the folder came from."
-        e, s = self.engine, self.settings
-        limits = {k: getattr(s, k) for k in ("max_concurrent_inputs", "max_client_batch", "max_input_chars", "payload_limit",
-                                             "request_timeout", "max_connections", "max_header_bytes", "max_headers",
-                                             "header_timeout", "idle_timeout", "body_timeout", "drain_grace")}
-        limits["part_size"] = self.part_size
-        return dict(model=self.name, version=__version__, task=e.task, precision=e.precision, device=e.device,
-                    dim=e.dim, max_length=e.max_length, dimensions=e.spec.dimensions, prompts=sorted(e.spec.prompts),
-                    pooling=dict(mode=e.pooling.mode, in_graph=e.pooled), labels=e.spec.labels,
-                    limits=limits, auth=s.api_key is not None, cors_origins=list(s.cors_origins),
-                    batching=dict(max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size,
-                                  batch_wait=s.batch_wait, min_fill=s.min_fill, sessions=s.sessions, threads_per_session=s.threads,
-                                  solo_threads=s.threads * s.sessions if e.solo is not None else None,
-                                  tokenization_threads=1, buckets=e.buckets, basis=s.basis),
-                    phase=self.phase, gate=e.spec.gate, int8_neighbour_cosine=self.neighbour_cosine,
-                    provenance=public(e.spec.provenance))
-
-    async def run_tokenize(self, request:Request, texts:list, add_special_tokens:bool=True) -> bytes:
-        "TEI's /tokenize answer, admitted and timed like any request; built and serialised on the tokenizer's thread."
-        self.check_ready()
-        n = min(len(texts), self.part_size)
-        self.admit(n, len(texts) > n)
-        try:
-            work = asyncio.get_running_loop().run_in_executor(self.tokenizer_pool, self.tokens_json, texts, add_special_tokens)
-            left = request.scope["transformer_opt_deadline"] - time.monotonic()
-            try: return await asyncio.wait_for(work, max(0.0, left))
-            except asyncio.TimeoutError: raise self.overdue() from None
-        finally: self.release(n)
-
-    def tokens_json(self, texts:list, add_special_tokens:bool=True) -> bytes:
-        encs = self.engine.tokenize(texts, prompt="", add_special_tokens=add_special_tokens).encodings
-        return dumps([[{"id": i, "text": t[a:b] if not sp else tok, "special": bool(sp), "start": a, "stop": b}
-                       for i, tok, sp, (a, b) in zip(e.ids, e.tokens, e.special_tokens_mask, e.offsets)]
-                      for t, e in zip(texts, encs)])
-
-# %% ../nbs/05a_serve.ipynb #70babef6
+# %% ../nbs/05a_serve.ipynb #ab6ef790
 def replay_body(body:bytes, # the request's body, read already
                 receive, # the connection's ASGI `receive`
                 more:bool=False, # whether more of the body is still to come from `receive`
@@ -593,98 +649,114 @@ async def receive_by(receive, seconds:float):
     if not hasattr(asyncio, "timeout"): return await asyncio.wait_for(receive(), seconds)
     async with asyncio.timeout(seconds): return await receive()
 
+# %% ../nbs/05a_serve.ipynb #076d7423
+ROUTES = ("/embed", "/predict", "/tokenize", "/v1/embeddings", "/health", "/info", "/metrics", "/docs", "/openapi.json")
+OPEN_ROUTES = ("/health", "/docs", "/openapi.json")  # no key: load balancers' probes, and the docs a browser loads
+
+def key_problem(settings:ServeSettings, scope) -> HTTPError | None:
+    "None if the request may pass without a key or carries the right one; else the 401 to answer."
+    key, path = settings.api_key, scope["path"]
+    if key is None or path in OPEN_ROUTES or path.startswith("/docs/"): return None
+    scheme, _, token = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
+    if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), key.encode()): return None
+    return HTTPError(401, "Missing or wrong API key: send the header `Authorization: Bearer KEY`.", "Unauthorized",
+                     headers={"WWW-Authenticate": "Bearer"})
+
+def body_too_large(settings:ServeSettings) -> HTTPError:
+    "The 413 of a body past the payload limit (the connection is closed: the rest of the body is not read)."
+    return HTTPError(413, f"The request body is larger than this server's limit of {settings.payload_limit:,} "
+                     "bytes: send fewer or shorter texts per request.", "Validation", "too_large",
+                     headers={"connection": "close"})
+
+def size_problem(settings:ServeSettings, scope) -> HTTPError | None:
+    "The 413 of a `Content-Length` past the payload limit, before the body is read; else None."
+    n = dict(scope["headers"]).get(b"content-length")
+    if n is not None and n.isdigit() and int(n) > settings.payload_limit: return body_too_large(settings)
+    return None
+
+# %% ../nbs/05a_serve.ipynb #86576903
+async def receive_body(srv, t0:float, receive) -> bytes:
+    "The whole body, counted as it arrives, by its deadline; 413, 408, 503 (a drain began) or `ClientGone` else."
+    s, task = srv.settings, asyncio.current_task()
+    deadline, parts, seen = t0 + min(s.body_timeout, s.request_timeout), [], 0
+    srv.reading.add(task)
+    try:
+        while True:
+            try: msg = await receive_by(receive, max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                raise HTTPError(408, f"The request body did not arrive within {min(s.body_timeout, s.request_timeout):g} s "
+                                "of its headers: send it at once.", "Timeout", "slow_client",
+                                headers={"connection": "close"}) from None
+            if msg["type"] != "http.request": raise ClientGone()
+            parts.append(msg.get("body", b"")); seen += len(parts[-1])
+            if seen > s.payload_limit: raise body_too_large(s)
+            if not msg.get("more_body"): return b"".join(parts)
+    except asyncio.CancelledError:
+        if srv.phase != "draining": raise
+        if hasattr(task, "uncancel"): task.uncancel()  # the drain's cancel, answered here (Python 3.11+ counts them)
+        raise shutting_down(srv) from None
+    finally: srv.reading.discard(task)
+
+async def answer_error(scope, send, e:HTTPError):
+    "Answer `e` in the shape of the route's clients, and note its kind for `/metrics`."
+    scope.setdefault("transformer_opt", {})["failure"] = e.kind
+    r = json_response(error_body(scope["path"], e), e.status, e.headers)
+    await r({"type": "http"}, None, send)
+
+# %% ../nbs/05a_serve.ipynb #18274c63
+async def guard_http(app, srv, scope, receive, send):
+    "One HTTP request through the guard: checks, body, route, timing headers, errors as JSON, and its count in /metrics."
+    t0, path = time.monotonic(), scope["path"]
+    scope["transformer_opt_deadline"] = t0 + srv.settings.request_timeout
+    timing = scope.setdefault("transformer_opt", {})
+    status = {}
+    async def send_timed(msg):
+        if msg["type"] == "http.response.start":
+            status["code"] = msg["status"]
+            h = [(b"x-total-time", f"{(time.monotonic() - t0) * 1e3:.0f}".encode())]
+            for k in ("tokenization", "queue", "inference"):
+                if k in timing: h.append((f"x-{k}-time".encode(), f"{timing[k] * 1e3:.0f}".encode()))
+            if "tokens" in timing: h.append((b"x-compute-tokens", str(timing["tokens"]).encode()))
+            msg = {**msg, "headers": [*msg.get("headers", []), *h]}
+        await send(msg)
+    try:
+        problem = key_problem(srv.settings, scope) or size_problem(srv.settings, scope)
+        if problem: raise problem
+        body = await receive_body(srv, t0, receive)
+        await app(scope, replay_body(body, receive), send_timed)
+    except ClientGone: timing["failure"] = "client_gone"
+    except HTTPError as e:
+        if "code" not in status: await answer_error(scope, send_timed, e)
+    except Exception as e:  # a bug, or the engine's fault: a JSON 500 through this door, logged once
+        if not isinstance(e, EngineFault):
+            logging.getLogger("transformer_opt.serve").exception("internal error on %s", path)
+        timing["failure"] = "engine" if isinstance(e, EngineFault) else "internal"
+        if "code" not in status:
+            what = "The engine failed on this request's batch" if isinstance(e, EngineFault) else "Internal error"
+            await answer_error(scope, send_timed, HTTPError(500, f"{what} ({type(e).__name__}): see the server's log.",
+                                                            "Backend", timing["failure"]))
+    finally:
+        name = path if path in ROUTES else "other"
+        code = status.get("code", 499)
+        srv.metrics.requests.labels(name, str(code)).inc()
+        srv.metrics.request_s.labels(name).observe(time.monotonic() - t0)
+        kind = timing.get("failure")
+        if kind or (code >= 400 and path != "/health"): srv.metrics.failures.labels(kind or str(code)).inc()
+
+# %% ../nbs/05a_serve.ipynb #b8c38d03
 class Guard:
     "ASGI middleware: API key, payload limit, body deadline, timing headers, metrics and the 500 of every HTTP request."
     def __init__(self, app, srv:EmbeddingServer): self.app, self.srv = app, srv
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http": return await self.app(scope, receive, send)
-        srv, t0, path = self.srv, time.monotonic(), scope["path"]
-        scope["transformer_opt_deadline"] = t0 + srv.settings.request_timeout
-        timing = scope.setdefault("transformer_opt", {})
-        status = {}
-        async def send_timed(msg):
-            if msg["type"] == "http.response.start":
-                status["code"] = msg["status"]
-                h = [(b"x-total-time", f"{(time.monotonic() - t0) * 1e3:.0f}".encode())]
-                for k in ("tokenization", "queue", "inference"):
-                    if k in timing: h.append((f"x-{k}-time".encode(), f"{timing[k] * 1e3:.0f}".encode()))
-                if "tokens" in timing: h.append((b"x-compute-tokens", str(timing["tokens"]).encode()))
-                msg = {**msg, "headers": [*msg.get("headers", []), *h]}
-            await send(msg)
-        try:
-            problem = self.check_key(scope) or self.check_size(scope)
-            if problem: raise problem
-            body = await self.read_body(t0, receive)
-            await self.app(scope, replay_body(body, receive), send_timed)
-        except ClientGone: timing["failure"] = "client_gone"
-        except HTTPError as e:
-            if "code" not in status: await self.refuse(scope, send_timed, e)
-        except Exception as e:  # a bug, or the engine's fault: a JSON 500 through this door, logged once
-            if not isinstance(e, EngineFault):
-                logging.getLogger("transformer_opt.serve").exception("internal error on %s", path)
-            timing["failure"] = "engine" if isinstance(e, EngineFault) else "internal"
-            if "code" not in status:
-                what = "The engine failed on this request's batch" if isinstance(e, EngineFault) else "Internal error"
-                await self.refuse(scope, send_timed, HTTPError(500, f"{what} ({type(e).__name__}): see the server's log.",
-                                                               "Backend", timing["failure"]))
-        finally:
-            name = path if path in ROUTES else "other"
-            code = status.get("code", 499)
-            srv.metrics.requests.labels(name, str(code)).inc()
-            srv.metrics.request_s.labels(name).observe(time.monotonic() - t0)
-            kind = timing.get("failure")
-            if kind or (code >= 400 and path != "/health"): srv.metrics.failures.labels(kind or str(code)).inc()
+        await guard_http(self.app, self.srv, scope, receive, send)
 
-# %% ../nbs/05a_serve.ipynb #0939ec74
-ROUTES = ("/embed", "/predict", "/tokenize", "/v1/embeddings", "/health", "/info", "/metrics", "/docs", "/openapi.json")
-OPEN_ROUTES = ("/health", "/docs", "/openapi.json")  # no key: load balancers' probes, and the docs a browser loads
-
-class Guard(Guard):
-    def check_key(self, scope) -> HTTPError | None:
-        key, path = self.srv.settings.api_key, scope["path"]
-        if key is None or path in OPEN_ROUTES or path.startswith("/docs/"): return None
-        scheme, _, token = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), key.encode()): return None
-        return HTTPError(401, "Missing or wrong API key: send the header `Authorization: Bearer KEY`.", "Unauthorized",
-                         headers={"WWW-Authenticate": "Bearer"})
-
-    def check_size(self, scope) -> HTTPError | None:
-        n = dict(scope["headers"]).get(b"content-length")
-        if n is not None and n.isdigit() and int(n) > self.srv.settings.payload_limit: return self.too_large()
-        return None
-
-    def too_large(self) -> HTTPError:
-        return HTTPError(413, f"The request body is larger than this server's limit of {self.srv.settings.payload_limit:,} "
-                         "bytes: send fewer or shorter texts per request.", "Validation", "too_large",
-                         headers={"connection": "close"})
-
-    async def read_body(self, t0:float, receive) -> bytes:
-        "The whole body, counted as it arrives, by its deadline; 413, 408, 503 (a drain began) or `ClientGone` else."
-        s, task = self.srv.settings, asyncio.current_task()
-        deadline, parts, seen = t0 + min(s.body_timeout, s.request_timeout), [], 0
-        self.srv.reading.add(task)
-        try:
-            while True:
-                try: msg = await receive_by(receive, max(0.0, deadline - time.monotonic()))
-                except asyncio.TimeoutError:
-                    raise HTTPError(408, f"The request body did not arrive within {min(s.body_timeout, s.request_timeout):g} s "
-                                    "of its headers: send it at once.", "Timeout", "slow_client",
-                                    headers={"connection": "close"}) from None
-                if msg["type"] != "http.request": raise ClientGone()
-                parts.append(msg.get("body", b"")); seen += len(parts[-1])
-                if seen > s.payload_limit: raise self.too_large()
-                if not msg.get("more_body"): return b"".join(parts)
-        except asyncio.CancelledError:
-            if self.srv.phase != "draining": raise
-            if hasattr(task, "uncancel"): task.uncancel()  # the drain's cancel, answered here (Python 3.11+ counts them)
-            raise self.srv.shutting_down() from None
-        finally: self.srv.reading.discard(task)
-
-    async def refuse(self, scope, send, e:HTTPError):
-        scope.setdefault("transformer_opt", {})["failure"] = e.kind
-        r = json_response(error_body(scope["path"], e), e.status, e.headers)
-        await r({"type": "http"}, None, send)
+    def check_key(self, scope) -> HTTPError | None: return key_problem(self.srv.settings, scope)
+    def check_size(self, scope) -> HTTPError | None: return size_problem(self.srv.settings, scope)
+    def too_large(self) -> HTTPError: return body_too_large(self.srv.settings)
+    async def read_body(self, t0:float, receive) -> bytes: return await receive_body(self.srv, t0, receive)
+    async def refuse(self, scope, send, e:HTTPError): await answer_error(scope, send, e)
 
 # %% ../nbs/05a_serve.ipynb #4f5ad54b
 def _validation_message(exc:RequestValidationError) -> str:
@@ -746,115 +818,118 @@ def create_app(folder, # an engine folder, or an `EmbeddingServer`
                            allow_headers=["Authorization", "Content-Type"])
     return app
 
-# %% ../nbs/05a_serve.ipynb #0e5b2506
-class _Refused(Exception): "Stops the HTTP parser: the connection is answered and closed (see `BoundedHttp._refusal`)."
+# %% ../nbs/05a_serve.ipynb #2aa6be1a
+class _Refused(Exception): "Stops the HTTP parser: the connection is answered and closed (see `refuse_connection`)."
 
+def head_too_large(settings:ServeSettings) -> tuple:
+    "The refusal (status, message, kind) of a head past `max_header_bytes`."
+    return (431, f"The request's headers are larger than this server's {settings.max_header_bytes:,} bytes: "
+            "send fewer or shorter headers.", "header_too_large")
+
+def refuse_connection(p, status:int, message:str, kind:str):
+    "Answer `status` on protocol `p`'s connection with a JSON error in TEI's shape, close it, and count it."
+    p._refusal, p._head_open = None, False
+    if p._timer: p._timer.cancel(); p._timer = None
+    if p.transport.is_closing(): return
+    body = dumps({"error": message, "error_type": "Overloaded" if status == 503 else "Validation"})
+    p.transport.write(b"".join([STATUS_LINE[status], b"content-type: application/json\r\n",
+                                b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body]))
+    p.transport.close()
+    p.srv.metrics.requests.labels("other", str(status)).inc(); p.srv.metrics.failures.labels(kind).inc()
+    p.srv.metrics.closed.labels(kind).inc()
+
+# %% ../nbs/05a_serve.ipynb #7fecf460
+def arm_head_timer(p, seconds:float):
+    "(Re)start the deadline of `p`'s current head."
+    if p._timer: p._timer.cancel()
+    p._timer = p.loop.call_later(seconds, p._late)
+
+def close_idle(p):
+    "uvicorn's keep-alive timeout, counted: a connection idle before its first byte or between requests."
+    if not p.transport.is_closing(): p.srv.metrics.closed.labels("idle").inc()
+    p.timeout_keep_alive_handler()
+
+def head_late(p):
+    "The head's deadline passed: 408 for one begun, else just close (an idle connection, or one over the cap)."
+    p._timer = None
+    if not p._head_open or p.transport.is_closing(): return
+    if p._head_bytes: refuse_connection(p, 408, "The request's headers did not arrive in time: send them at once.", "slow_headers")
+    else: p.srv.metrics.closed.labels("over_cap" if p._over else "idle").inc(); p.transport.close()
+
+def open_connection(p, transport):
+    "A new connection: counted against the cap (closed past the spare), with its idle timer and its head's deadline."
+    HttpToolsProtocol.connection_made(p, transport)
+    s, n = p.srv.settings, len(p.connections)
+    p._head_open, p._head_bytes, p._timer, p._refusal = True, 0, None, None
+    p._over = n > s.max_connections
+    if p._over and p.srv.connection_cap(n): transport.abort(); return  # past the spare too: no room at all
+    p.timeout_keep_alive_task = p.loop.call_later(p.timeout_keep_alive, p._idle)  # silent from the start
+    arm_head_timer(p, min(1.0, s.header_timeout) if p._over else s.header_timeout)
+
+# %% ../nbs/05a_serve.ipynb #0657d3b8
+def feed_head(p, data:bytes):
+    "Bytes in: parse them, and count those of the head as they arrive (431 past `max_header_bytes`)."
+    p._unset_keepalive_if_required()
+    try: p.parser.feed_data(data)
+    except httptools.HttpParserUpgrade: p._unsupported_upgrade_warning()
+    except httptools.HttpParserError:
+        if p._refusal: refuse_connection(p, *p._refusal)
+        else: p.logger.warning("Invalid HTTP request received."); refuse_connection(p, 400, "The request is not valid HTTP/1.1.", "bad_http")
+        return
+    if p._head_open and not p.transport.is_closing():
+        p._head_bytes += len(data)
+        if p._head_bytes > p.srv.settings.max_header_bytes: refuse_connection(p, *head_too_large(p.srv.settings))
+
+def count_headers(p):
+    "After each header line: past `max_headers`, stop the parser with a 431 to answer."
+    if len(p.headers) > p.srv.settings.max_headers:
+        p._refusal = (431, f"The request has more than this server's {p.srv.settings.max_headers} header lines: "
+                      "send fewer.", "header_too_large")
+        raise _Refused()
+
+def finish_head(p):
+    "The head is in: stop its deadline, check its size, past the cap serve only /health (once), then route it."
+    p._head_open = False
+    if p._timer: p._timer.cancel(); p._timer = None
+    if len(p.url) + sum(len(k) + len(v) + 4 for k, v in p.headers) > p.srv.settings.max_header_bytes:
+        p._refusal = head_too_large(p.srv.settings); raise _Refused()  # a head that arrived whole, in one read
+    if p._over and httptools.parse_url(p.url).path != b"/health":
+        p._refusal = (503, "The server has as many connections open as it takes: retry shortly.", "connection_cap")
+        raise _Refused()
+    HttpToolsProtocol.on_headers_complete(p)
+    if p._over and p.cycle is not None: p.cycle.keep_alive = False
+
+def rearm_after_answer(p):
+    "After an answer: a kept-alive connection is idle until its next request, whose head has the same deadline."
+    if p.timeout_keep_alive_task is not None:
+        p._head_open, p._head_bytes = True, 0
+        arm_head_timer(p, p.srv.settings.header_timeout)
+
+# %% ../nbs/05a_serve.ipynb #5ca9df26
 class BoundedHttp(HttpToolsProtocol):
     "uvicorn's httptools protocol with each request's head bounded in bytes, lines and time, and open connections capped."
     srv = None  # the `EmbeddingServer` whose settings and metrics apply (set by `bounded_protocol`)
 
-    def connection_made(self, transport):
-        super().connection_made(transport)
-        s, n = self.srv.settings, len(self.connections)
-        self._head_open, self._head_bytes, self._timer, self._refusal = True, 0, None, None
-        self._over = n > s.max_connections
-        if self._over and self.srv.connection_cap(n): transport.abort(); return  # past the spare too: no room at all
-        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._idle)  # silent from the start
-        self._arm(min(1.0, s.header_timeout) if self._over else s.header_timeout)
-
-    def _arm(self, seconds:float):
-        if self._timer: self._timer.cancel()
-        self._timer = self.loop.call_later(seconds, self._late)
-
-    def _idle(self):
-        if not self.transport.is_closing(): self.srv.metrics.closed.labels("idle").inc()
-        self.timeout_keep_alive_handler()
-
-    def _late(self):
-        "The head's deadline passed: 408 for one begun, else just close (an idle connection, or one over the cap)."
-        self._timer = None
-        if not self._head_open or self.transport.is_closing(): return
-        if self._head_bytes: self._refuse(408, "The request's headers did not arrive in time: send them at once.", "slow_headers")
-        else: self.srv.metrics.closed.labels("over_cap" if self._over else "idle").inc(); self.transport.close()
-
-    def data_received(self, data:bytes):
-        self._unset_keepalive_if_required()
-        try: self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade: self._unsupported_upgrade_warning()
-        except httptools.HttpParserError:
-            if self._refusal: self._refuse(*self._refusal)
-            else: self.logger.warning("Invalid HTTP request received."); self._refuse(400, "The request is not valid HTTP/1.1.", "bad_http")
-            return
-        if self._head_open and not self.transport.is_closing():
-            self._head_bytes += len(data)
-            if self._head_bytes > self.srv.settings.max_header_bytes: self._refuse(*self._too_large())
-
-    def _too_large(self):
-        return (431, f"The request's headers are larger than this server's {self.srv.settings.max_header_bytes:,} bytes: "
-                "send fewer or shorter headers.", "header_too_large")
-
-# %% ../nbs/05a_serve.ipynb #e8bccfac
-class BoundedHttp(BoundedHttp):
+    def connection_made(self, transport): open_connection(self, transport)
+    def data_received(self, data:bytes): feed_head(self, data)
     def on_message_begin(self):
         super().on_message_begin()
         self._head_open, self._head_bytes = True, 0
-
-    def on_header(self, name:bytes, value:bytes):
-        super().on_header(name, value)
-        if len(self.headers) > self.srv.settings.max_headers:
-            self._refusal = (431, f"The request has more than this server's {self.srv.settings.max_headers} header lines: "
-                             "send fewer.", "header_too_large")
-            raise _Refused()
-
-    def on_headers_complete(self):
-        self._head_open = False
-        if self._timer: self._timer.cancel(); self._timer = None
-        if len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers) > self.srv.settings.max_header_bytes:
-            self._refusal = self._too_large(); raise _Refused()  # a head that arrived whole, in one read
-        if self._over and httptools.parse_url(self.url).path != b"/health":
-            self._refusal = (503, "The server has as many connections open as it takes: retry shortly.", "connection_cap")
-            raise _Refused()
-        super().on_headers_complete()
-        if self._over and self.cycle is not None: self.cycle.keep_alive = False
-
-    def on_response_complete(self):
-        super().on_response_complete()
-        if self.timeout_keep_alive_task is not None:  # idle until the next request: its head has the same deadline
-            self._head_open, self._head_bytes = True, 0
-            self._arm(self.srv.settings.header_timeout)
-
+    def on_header(self, name:bytes, value:bytes): super().on_header(name, value); count_headers(self)
+    def on_headers_complete(self): finish_head(self)
+    def on_response_complete(self): super().on_response_complete(); rearm_after_answer(self)
     def connection_lost(self, exc):
         if self._timer: self._timer.cancel(); self._timer = None
         super().connection_lost(exc)
-
-    def _refuse(self, status:int, message:str, kind:str):
-        "Answer `status` with a JSON error in TEI's shape, close the connection, and count it."
-        self._refusal, self._head_open = None, False
-        if self._timer: self._timer.cancel(); self._timer = None
-        if self.transport.is_closing(): return
-        body = dumps({"error": message, "error_type": "Overloaded" if status == 503 else "Validation"})
-        self.transport.write(b"".join([STATUS_LINE[status], b"content-type: application/json\r\n",
-                                       b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body]))
-        self.transport.close()
-        self.srv.metrics.requests.labels("other", str(status)).inc(); self.srv.metrics.failures.labels(kind).inc()
-        self.srv.metrics.closed.labels(kind).inc()
+    def _arm(self, seconds:float): arm_head_timer(self, seconds)
+    def _idle(self): close_idle(self)
+    def _late(self): head_late(self)
+    def _too_large(self): return head_too_large(self.srv.settings)
+    def _refuse(self, status:int, message:str, kind:str): refuse_connection(self, status, message, kind)
 
 def bounded_protocol(srv:EmbeddingServer) -> type:
     "`BoundedHttp` bound to `srv` (uvicorn makes one protocol object per connection from the class it is given)."
     return type("BoundedHttp", (BoundedHttp,), {"srv": srv})
-
-class EmbeddingServer(EmbeddingServer):
-    def connection_cap(self, n:int) -> bool:
-        "A connection past the cap: log it (at most every 10 s), count it; True when past the spare too (close it)."
-        now, s = time.monotonic(), self.settings
-        if now - getattr(self, "_cap_logged", -1e9) > 10:
-            self._cap_logged = now
-            logging.getLogger("transformer_opt.serve").warning(
-                "connection cap reached: %d connections open, max_connections=%d. New connections get 503 but for /health; "
-                "raise --max-connections (and the file limit, `ulimit -n`), or put a proxy in front.", n, s.max_connections)
-        past = n > s.max_connections + self.spare_connections
-        if past: self.metrics.closed.labels("over_cap").inc()
-        return past
 
 # %% ../nbs/05a_serve.ipynb #c238eb6a
 class _DrainingServer(uvicorn.Server):

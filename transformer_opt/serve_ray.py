@@ -12,16 +12,45 @@ import asyncio, contextlib, logging, os, signal, threading, time, uuid
 from dataclasses import dataclass
 from pathlib import Path
 from .core import InputError, MissingDependencyError, check_int
-from .engine import engine_device, read_spec
-from .scale import init_ray, pack_folder, unpack_folder
+from .folder import engine_device, pack_folder, read_spec, unpack_folder
+from .scale import init_ray
 from .serve import (ROUTES, EmbeddingServer, HTTPError, ServeSettings, check_setting_names, create_app,
                                    error_body, json_response, replay_body, resolve_settings, served_name)
 
 # %% auto #0
-__all__ = ['LEDGER_NAMESPACE', 'PROXY_CALLBACK', 'PROXY_PAYLOAD_ENV', 'APP_NAME', 'INGRESS', 'RAY_DEFAULTS', 'AdmissionLedger',
-           'SharedAdmission', 'require_serve', 'EmbeddingReplica', 'RayBatcher', 'ReplicaLossGuard',
-           'proxy_middlewares', 'ledger_name', 'parse_autoscale', 'deployment', 'app_builder', 'RayService',
-           'serve_ray', 'serve_ray_command', 'serve_config']
+__all__ = ['LEDGER_NAMESPACE', 'PROXY_CALLBACK', 'PROXY_PAYLOAD_ENV', 'APP_NAME', 'INGRESS', 'RAY_DEFAULTS', 'grant',
+           'dead_holders', 'AdmissionLedger', 'SharedAdmission', 'require_serve', 'EmbeddingReplica', 'RayBatcher',
+           'ReplicaLossGuard', 'proxy_middlewares', 'ledger_name', 'parse_autoscale', 'deployment', 'app_builder',
+           'ray_env', 'swap_env', 'default_replicas', 'check_layout', 'replica_settings', 'deploy', 'shutdown_ray',
+           'RayService', 'serve_ray', 'serve_ray_command', 'serve_config']
+
+# %% ../nbs/05b_serve_ray.ipynb #93d151d8
+def grant(room:int, # credit not lent to other replicas
+          busy:int, # inputs in flight on other replicas
+          old:int, # the credit the replica holds now
+          need:int, # inputs it needs room for (its `inflight` among them)
+          inflight:int, # inputs in flight on it
+          chunk:int, # extra credit, so that its next requests are admitted without asking
+         ) -> int:
+    "The credit a replica gets: `need` plus a chunk where there is room; a request larger than the limit alone in the service; else what it had."
+    if need <= room: return min(room, need + chunk)
+    if busy == 0 and inflight == 0: return need
+    return old
+
+def dead_holders(actors:dict, # replica -> its Ray actor
+                 held:dict, # replica -> its credit (only holders are checked)
+                 replica:str, # the replica asking (alive: it asks)
+                 timeout:float=0.5, # a busy actor answers late, and is not dead
+                ) -> list:
+    "The replicas holding credit whose Ray actor is dead."
+    import ray
+    dead = []
+    for r, actor in actors.items():
+        if r == replica or r not in held: continue
+        try: ray.get(actor.__ray_ready__.remote(), timeout=timeout)
+        except ray.exceptions.RayActorError: dead.append(r)
+        except ray.exceptions.GetTimeoutError: pass  # busy, not dead
+    return dead
 
 # %% ../nbs/05b_serve_ray.ipynb #751bf6e5
 class AdmissionLedger:
@@ -36,23 +65,13 @@ class AdmissionLedger:
     def _sweep(self):
         now = self.clock()
         self.held = {r: h for r, h in self.held.items() if h[2] > now}
-
     def chunk(self) -> int: return max(1, self.limit // (4 * max(1, len(self.held))))
-
     def _drop_dead(self, replica) -> bool:
         "Forget the credit of replicas whose actor is dead (checked at most once a second); True if any was."
         if self.clock() - self.checked < 1.0: return False
-        self.checked = self.clock()
-        import ray
-        dead = []
-        for r, actor in self.actors.items():
-            if r == replica or r not in self.held: continue
-            try: ray.get(actor.__ray_ready__.remote(), timeout=0.5)
-            except ray.exceptions.RayActorError: dead.append(r)
-            except ray.exceptions.GetTimeoutError: pass  # busy, not dead
+        self.checked, dead = self.clock(), dead_holders(self.actors, self.held, replica)
         for r in dead: self.held.pop(r, None); self.actors.pop(r, None)
         return bool(dead)
-
     def ask(self, replica:str, need:int, inflight:int, actor=None) -> tuple[int, int, int]:
         "Credit for `replica` to hold `need` inputs (its `inflight` among them): (credit, chunk, service's inputs in flight)."
         self._sweep()
@@ -62,10 +81,7 @@ class AdmissionLedger:
             others = [h for r, h in self.held.items() if r != replica]
         old = self.held.setdefault(replica, [0, inflight, 0])[0]
         lent, busy, chunk = sum(h[0] for h in others), sum(h[1] for h in others), self.chunk()
-        room = self.limit - lent
-        if need <= room: credit = min(room, need + chunk)
-        elif busy == 0 and inflight == 0: credit = need  # a single request larger than the limit, alone in the service
-        else: credit = old
+        credit = grant(self.limit - lent, busy, old, need, inflight, chunk)
         self.held[replica] = [credit, need if credit >= need else inflight, self.clock() + self.lapse]
         self.peak = max(self.peak, lent + credit)
         return credit, chunk, busy + self.held[replica][1]
@@ -144,7 +160,7 @@ def require_serve():
 
 class EmbeddingReplica:
     "A Ray Serve replica: the engine folder (from Ray's object store or a shared path) behind `05a_serve`'s app."
-    def __init__(self, package, # [ObjectRef] of `scale.pack_folder`'s dictionary, or the folder's path on every node
+    def __init__(self, package, # [ObjectRef] of `folder.pack_folder`'s dictionary, or the folder's path on every node
                  settings:dict, # `ServeSettings` fields
                  ledger:str|None=None, # the admission ledger's actor name (None: limits per replica)
                  lapse:float=10.0, # the ledger's lapse
@@ -308,6 +324,72 @@ RAY_DEFAULTS = {"proxy": {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"},
                 "haproxy": {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0", "RAY_SERVE_HAPROXY_NBTHREAD": "1",
                             "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2"}}
 
+def ray_env(ingress:str, # 'proxy' or 'haproxy'
+            payload_limit:int, # the server's payload limit, for the proxy's guard
+           ) -> dict:
+    "The environment that Ray's processes need: the proxy's guard, HAProxy when asked, and Ray Serve's switches unless set."
+    env = {"RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": PROXY_CALLBACK, PROXY_PAYLOAD_ENV: str(payload_limit)}
+    if ingress == "haproxy": env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+    env.update({k: v for k, v in RAY_DEFAULTS[ingress].items() if k not in os.environ})  # yours win
+    return env
+
+def swap_env(env:dict) -> dict:
+    "Set the variables of `env` (None: remove one) and return what they were, to swap back."
+    old = {k: os.environ.get(k) for k in env}
+    for k, v in env.items():
+        if v is None: os.environ.pop(k, None)
+        else: os.environ[k] = v
+    return old
+
+def default_replicas(resources:dict, # `ray.cluster_resources()`
+                     threads_per_replica:int, gpus_per_replica:float) -> int:
+    "As many replicas as the cluster's GPUs (GPU replicas) or CPUs allow, at least one."
+    return int(resources.get("GPU", 0) // gpus_per_replica if gpus_per_replica
+               else resources.get("CPU", 1) // threads_per_replica) or 1
+
+# %% ../nbs/05b_serve_ray.ipynb #ab78b019
+def check_layout(port:int, threads_per_replica:int, replicas:int|None, autoscale, ingress:str, address:str|None):
+    "The service's layout checked before Ray starts; returns `autoscale` as (min, max), or None."
+    check_int("port", port, 0, 65535); check_int("threads_per_replica", threads_per_replica)
+    if replicas is not None and autoscale: raise InputError("Give --replicas or --autoscale, not both.")
+    if replicas is not None: check_int("replicas", replicas)
+    if isinstance(autoscale, str): autoscale = parse_autoscale(autoscale)
+    if ingress not in INGRESS: raise InputError(f"ingress must be one of {INGRESS}, got {ingress!r}.")
+    if ingress == "haproxy" and (address or os.environ.get("RAY_ADDRESS")):
+        raise InputError("A cluster chooses its own ingress when Ray starts: start Ray with RAY_SERVE_ENABLE_HA_PROXY=1 "
+                         "on every node instead of --ingress haproxy.")
+    return autoscale
+
+def replica_settings(folder, settings:dict, threads_per_replica:int) -> tuple[dict, str]:
+    "Every replica's `ServeSettings` fields, checked against the folder (missing or damaged: stops here), and its device."
+    spec = read_spec(Path(folder))
+    device = engine_device(spec, settings.get("device", "auto"))
+    resolve_settings(ServeSettings(**settings), device, cores=threads_per_replica)  # every limit checked
+    s = dict(settings); s.setdefault("model_name", served_name(spec, Path(folder)))
+    return s, device
+
+def deploy(folder, host:str, port:int, replicas, autoscale, threads_per_replica:int, gpus_per_replica:float,
+           ray_batching:bool, settings:dict):
+    "Start Ray Serve's proxy on host:port, put the folder in the object store, and deploy; returns once every replica is ready."
+    ray, serve = require_serve()
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # its start-up chatter; we say when we are ready
+    serve.start(http_options=dict(host=host, port=port), logging_config=dict(log_level="WARNING"))
+    package = [ray.put(pack_folder(folder))]
+    app = deployment(package, replicas, autoscale, threads_per_replica, gpus_per_replica, ray_batching=ray_batching, **settings)
+    serve.run(app, name=APP_NAME, route_prefix="/", logging_config=dict(log_level="WARNING", enable_access_log=False))
+
+def shutdown_ray():
+    "Shut Ray Serve and the local Ray down, and end what outlives them (measured: HAProxy, still holding its ports)."
+    import psutil
+    ray, serve = require_serve()
+    left = psutil.Process().children(recursive=True)  # Ray's, and the HAProxy its manager started
+    with contextlib.suppress(Exception): serve.shutdown()
+    ray.shutdown()
+    gone, alive = psutil.wait_procs(left, timeout=5)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess): p.kill()
+
+# %% ../nbs/05b_serve_ray.ipynb #040d5a88
 @dataclass
 class RayService:
     "The server as Ray Serve replicas: start, wait, stop."
@@ -327,77 +409,36 @@ class RayService:
 
     def check(self):
         "Every option checked before Ray starts."
-        s = dict(self.settings or {})
-        check_setting_names(s)
-        check_int("port", self.port, 0, 65535); check_int("threads_per_replica", self.threads_per_replica)
-        if self.replicas is not None and self.autoscale: raise InputError("Give --replicas or --autoscale, not both.")
-        if self.replicas is not None: check_int("replicas", self.replicas)
-        if isinstance(self.autoscale, str): self.autoscale = parse_autoscale(self.autoscale)
-        if self.ingress not in INGRESS: raise InputError(f"ingress must be one of {INGRESS}, got {self.ingress!r}.")
-        if self.ingress == "haproxy" and (self.address or os.environ.get("RAY_ADDRESS")):
-            raise InputError("A cluster chooses its own ingress when Ray starts: start Ray with RAY_SERVE_ENABLE_HA_PROXY=1 "
-                             "on every node instead of --ingress haproxy.")
-        spec = read_spec(Path(self.folder))  # missing or damaged: stops here
-        device = engine_device(spec, s.get("device", "auto"))
-        if device == "cuda" and not self.gpus_per_replica: self.gpus_per_replica = 1
-        resolve_settings(ServeSettings(**s), device, cores=self.threads_per_replica)  # every limit checked
-        s.setdefault("model_name", served_name(spec, Path(self.folder)))
-        self.settings, self.device = s, device
+        s = dict(self.settings or {}); check_setting_names(s)
+        self.autoscale = check_layout(self.port, self.threads_per_replica, self.replicas, self.autoscale, self.ingress, self.address)
+        self.settings, self.device = replica_settings(self.folder, s, self.threads_per_replica)
+        if self.device == "cuda" and not self.gpus_per_replica: self.gpus_per_replica = 1
         return self
-
-# %% ../nbs/05b_serve_ray.ipynb #040d5a88
-class RayService(RayService):
     def start(self):
         "Start (or join) Ray, start Ray Serve's proxy on host:port, deploy, and return once every replica is ready."
-        ray, serve = require_serve()
+        ray, _ = require_serve()
         self.check()
-        env = {"RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": PROXY_CALLBACK,
-               PROXY_PAYLOAD_ENV: str(self.settings.get("payload_limit", ServeSettings.payload_limit))}
-        if self.ingress == "haproxy": env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
-        env.update({k: v for k, v in RAY_DEFAULTS[self.ingress].items() if k not in os.environ})  # yours win
-        self._env = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)  # inherited by the processes a local Ray starts now
-        self.started_ray = init_ray(self.address, self.num_cpus, self.log_to_driver)
-        logging.getLogger("ray.serve").setLevel(logging.WARNING)  # its start-up chatter; we say when we are ready
+        self._env = swap_env(ray_env(self.ingress, self.settings.get("payload_limit", ServeSettings.payload_limit)))  # inherited
+        self.started_ray = init_ray(self.address, self.num_cpus, self.log_to_driver)  # by the processes a local Ray starts now
         try:
-            replicas = self.replicas
-            if replicas is None and not self.autoscale:
-                have = ray.cluster_resources()
-                replicas = int(have.get("GPU", 0) // self.gpus_per_replica if self.gpus_per_replica
-                               else have.get("CPU", 1) // self.threads_per_replica) or 1
-            self.replicas = replicas
-            serve.start(http_options=dict(host=self.host, port=self.port), logging_config=dict(log_level="WARNING"))
-            package = [ray.put(pack_folder(self.folder))]
-            app = deployment(package, replicas, self.autoscale, self.threads_per_replica, self.gpus_per_replica,
-                             ray_batching=self.ray_batching, **self.settings)
-            serve.run(app, name=APP_NAME, route_prefix="/", logging_config=dict(log_level="WARNING", enable_access_log=False))
-        except BaseException:
-            self.stop(); raise
+            if self.replicas is None and not self.autoscale:
+                self.replicas = default_replicas(ray.cluster_resources(), self.threads_per_replica, self.gpus_per_replica)
+            deploy(self.folder, self.host, self.port, self.replicas, self.autoscale, self.threads_per_replica,
+                   self.gpus_per_replica, self.ray_batching, self.settings)
+        except BaseException: self.stop(); raise
         self.url = f"http://{self.host}:{self.port}"
         return self
-
     def ledger(self):
         "The admission ledger's actor."
-        ray, _ = require_serve()
-        return ray.get_actor(ledger_name(APP_NAME), namespace=LEDGER_NAMESPACE)
-
+        return require_serve()[0].get_actor(ledger_name(APP_NAME), namespace=LEDGER_NAMESPACE)
     def stop(self):
         "Drain and delete the application, the ledger, and the local Ray this service started (with all its processes)."
         ray, serve = require_serve()
         if ray.is_initialized():
             with contextlib.suppress(Exception): serve.delete(APP_NAME)
             with contextlib.suppress(Exception): ray.kill(self.ledger())
-            if getattr(self, "started_ray", False):
-                import psutil
-                left = psutil.Process().children(recursive=True)  # Ray's, and the HAProxy its manager started
-                with contextlib.suppress(Exception): serve.shutdown()
-                ray.shutdown()
-                gone, alive = psutil.wait_procs(left, timeout=5)
-                for p in alive:  # measured: HAProxy outlives Ray's shutdown, still holding its ports
-                    with contextlib.suppress(psutil.NoSuchProcess): p.kill()
-        for k, v in getattr(self, "_env", {}).items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
+            if getattr(self, "started_ray", False): shutdown_ray()
+        swap_env(getattr(self, "_env", {}))
 
 # %% ../nbs/05b_serve_ray.ipynb #9b32f6ba
 def serve_ray(folder, host:str="127.0.0.1", port:int=8080, **kwargs):

@@ -18,8 +18,9 @@ from .core import (error_summary, warn_user, ToolkitError, InputError, OnnxFileE
 
 # %% auto #0
 __all__ = ['GRAPH_OPT_LEVELS', 'CPU_NODE_POLICIES', 'MODES', 'ProviderUnavailableError', 'SessionInfo', 'why_no_cuda',
-           'parse_placement', 'integer_nodes', 'cpu_compute_nodes', 'enforce_placement', 'create_session', 'ShapeCache',
-           'session_metadata', 'vocab_limits', 'Runner', 'bind_shape', 'tune_threads']
+           'parse_placement', 'integer_nodes', 'cpu_compute_nodes', 'enforce_placement', 'session_error',
+           'create_session', 'ShapeCache', 'session_metadata', 'vocab_limits', 'runner_device', 'session_io',
+           'bind_shape', 'output_shape', 'shape_slot', 'check_runner_inputs', 'run_slot', 'Runner', 'tune_threads']
 
 # %% ../nbs/03_session.ipynb #a95766fc
 class ProviderUnavailableError(ToolkitError, RuntimeError):
@@ -38,7 +39,6 @@ class SessionInfo:
     placement: dict | None = None  # CUDA sessions: provider -> number of nodes it runs (from ONNX Runtime's own log)
     cpu_nodes: list = field(default_factory=list)  # CUDA sessions: (op, name) of nodes computing on the CPU
 
-# %% ../nbs/03_session.ipynb #86674e34
 def why_no_cuda(ort) -> str:
     "Why this ONNX Runtime offers no CUDA provider, and what to install or fix, in one clause."
     import importlib.metadata as md
@@ -169,6 +169,22 @@ def _cause(e, limit:int=300) -> str:
             if re.search(r"(?i)\bopset \d+|\bir version|implementation for|not (registered|supported|implemented)", x)]
     return (" ".join(keep) or s[-limit:])[:limit]
 
+def session_error(e:Exception, # what ONNX Runtime raised while creating the session
+                  path, # the .onnx file
+                  dev:str, # 'cpu' or 'cuda'
+                  version:str, # ONNX Runtime's version, for the message
+                 ) -> ToolkitError:
+    "Our error for ONNX Runtime's: a file too new for it, a file that is not ONNX, or a provider that failed."
+    msg = error_summary(e)
+    if any(k in str(e) for k in _TOO_NEW):
+        return OnnxFileError(f"ONNX Runtime {version} cannot run '{path}': the file uses an opset, operator or IR "
+                             "version it does not know. Upgrade ONNX Runtime (`pip install -U onnxruntime`, or "
+                             f"onnxruntime-gpu), or rebuild the file for this version. Cause: {_cause(e)}")
+    if "protobuf" in msg.lower() or "INVALID_GRAPH" in msg or "INVALID_PROTOBUF" in msg or "Load model" in msg:
+        return OnnxFileError(f"ONNX Runtime cannot load '{path}' (corrupt, truncated or not ONNX): re-export it. Cause: {msg}")
+    return ProviderUnavailableError(f"ONNX Runtime could not create a {dev.upper()} session for '{path}': {msg}")
+
+# %% ../nbs/03_session.ipynb #e2e6199e
 def create_session(path, # the .onnx file
                    device:str="auto", # 'auto', 'cpu' or 'cuda'
                    threads:int|None=None, # intra-op threads on CPU; default: the machine's physical cores
@@ -197,16 +213,7 @@ def create_session(path, # the .onnx file
     so = _session_options(ort, dev, threads, graph_optimization, log_severity, optimized_model_path, config)
     providers = _cuda_providers(ort, arena, cuda_graph) if dev == "cuda" else ["CPUExecutionProvider"]
     try: sess, log = _new_session(ort, path, so, providers, capture=dev == "cuda" and cpu_nodes != "allow")
-    except Exception as e:
-        msg = error_summary(e)
-        if any(k in str(e) for k in _TOO_NEW):
-            raise OnnxFileError(f"ONNX Runtime {ort.__version__} cannot run '{path}': the file uses an opset, operator or IR "
-                                "version it does not know. Upgrade ONNX Runtime (`pip install -U onnxruntime`, or "
-                                f"onnxruntime-gpu), or rebuild the file for this version. Cause: {_cause(e)}") from e
-        if "protobuf" in msg.lower() or "INVALID_GRAPH" in msg or "INVALID_PROTOBUF" in msg or "Load model" in msg:
-            raise OnnxFileError(f"ONNX Runtime cannot load '{path}' (corrupt, truncated or not ONNX): re-export it. "
-                                f"Cause: {msg}") from e
-        raise ProviderUnavailableError(f"ONNX Runtime could not create a {dev.upper()} session for '{path}': {msg}") from e
+    except Exception as e: raise session_error(e, path, dev, ort.__version__) from e
     actual = sess.get_providers()
     info = SessionInfo(str(path), dev, actual, options=dict(graph_optimization=graph_optimization,
                        threads=so.intra_op_num_threads if dev == "cpu" else None, arena=arena, cuda_graph=cuda_graph,
@@ -277,44 +284,19 @@ def _as_numpy(v) -> np.ndarray:
 def _shape(v) -> tuple:
     return tuple(v.shape() if callable(getattr(v, "shape", None)) else v.shape)  # OrtValue.shape is a method
 
-# %% ../nbs/03_session.ipynb #2ce0c44d
-class Runner:
-    "Run an ONNX encoder on batches, in 'plain', 'iobinding' or 'cudagraph' mode."
-    def __init__(self,
-                 path, # the .onnx file
-                 device:str="auto", # 'auto', 'cpu' or 'cuda'
-                 mode:str="plain", # 'plain', 'iobinding' or 'cudagraph' (CUDA only)
-                 max_shapes:int=4, # shapes kept (IO buffers, or captured graphs) in the LRU cache
-                 max_graphs:int=64, # cudagraph: graphs captured in one session before it is rebuilt
-                 check_inputs:bool=True, # refuse ids outside the vocabulary and mismatched shapes before each run
-                 **session_kw, # passed to `create_session` (threads, config, arena, allow_fallback, ...)
-                ):
-        check_choice("mode", mode, MODES)
-        check_int("max_shapes", max_shapes); check_int("max_graphs", max_graphs, max_shapes)
-        self.path, self.mode, self.session_kw, self.check_inputs = Path(path), mode, session_kw, check_inputs
-        self.max_graphs, self.graphs, self.copies = max_graphs, 0, 0
-        self.device = resolve_device(device)
-        if mode == "cudagraph" and self.device != "cuda":
-            raise ProviderUnavailableError("CUDA graphs need the CUDA provider: use mode='plain' or 'iobinding' on a CPU.")
-        self.session = create_session(path, self.device, cuda_graph=mode == "cudagraph", **session_kw)
-        self.shapes = ShapeCache(self._make_slot, maxsize=max_shapes)
-        self.meta = session_metadata(self.session)  # names, types and provenance from the session: no second parse
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        out = self.session.get_outputs()[0]
-        self.output_name, self.output_dtype, self.out_dims = out.name, _ORT_TYPES.get(out.type, np.float32), list(out.shape)
-        self.limits = vocab_limits(self.meta, self.path if check_inputs else None)
+def runner_device(device:str, mode:str, max_shapes:int, max_graphs:int) -> str:
+    "The device a runner in `mode` runs on, after checking its settings (CUDA graphs need CUDA)."
+    check_choice("mode", mode, MODES)
+    check_int("max_shapes", max_shapes); check_int("max_graphs", max_graphs, max_shapes)
+    dev = resolve_device(device)
+    if mode == "cudagraph" and dev != "cuda":
+        raise ProviderUnavailableError("CUDA graphs need the CUDA provider: use mode='plain' or 'iobinding' on a CPU.")
+    return dev
 
-    @property
-    def info(self) -> SessionInfo:
-        "The session's `SessionInfo`: the providers it runs on, down to the node."
-        return self.session.info
-
-    def _out_shape(self, b, s):
-        return tuple(b if d == "batch" else s if d == "sequence" else d if isinstance(d, int) else
-                     (b if i == 0 else s) for i, d in enumerate(self.out_dims))
-
-    def __repr__(self):
-        return f"Runner({self.path.name}, device={self.device}, mode={self.mode}, providers={self.info and self.info.providers})"
+def session_io(session) -> tuple[list, str, type, list]:
+    "A session's inputs, and its first output's name, NumPy type and dims ('batch', 'sequence' or numbers)."
+    out = session.get_outputs()[0]
+    return [i.name for i in session.get_inputs()], out.name, _ORT_TYPES.get(out.type, np.float32), list(out.shape)
 
 # %% ../nbs/03_session.ipynb #8aedbe2c
 def bind_shape(session, # the session to bind to
@@ -332,44 +314,85 @@ def bind_shape(session, # the session to bind to
     bind.bind_ortvalue_output(output_name, out)
     return ins, out, bind
 
-# %% ../nbs/03_session.ipynb #48e403e1
-class Runner(Runner):
+def output_shape(out_dims:list, b:int, s:int) -> tuple:
+    "The output's shape for a (b, s) batch, from its dims ('batch', 'sequence', numbers, or other names by position)."
+    return tuple(b if d == "batch" else s if d == "sequence" else d if isinstance(d, int) else
+                 (b if i == 0 else s) for i, d in enumerate(out_dims))
+
+def shape_slot(session, input_names, output_name:str, out_dims:list, output_dtype, shape:tuple, device:str,
+               graph_id:int|None=None, # CUDA graphs: the `gpu_graph_id` under which this shape is captured
+              ) -> dict:
+    "Per-shape state: the session, its bound input and output buffers, and the run options (a CUDA graph's id)."
+    run_options = None
+    if graph_id is not None:
+        run_options = require_onnxruntime().RunOptions()
+        run_options.add_run_config_entry("gpu_graph_id", str(graph_id))
+    ins, out, bind = bind_shape(session, input_names, output_name, output_shape(out_dims, *shape), output_dtype, shape, device)
+    return dict(session=session, inputs=ins, output=out, binding=bind, run_options=run_options)
+
+# %% ../nbs/03_session.ipynb #ec753c5d
+def check_runner_inputs(inputs:dict, input_names:list,
+                        limits:dict|None, # upper bounds of the id inputs (`vocab_limits`); None: the caller vouches for them
+                       ):
+    "Refuse inputs before ONNX Runtime sees them: names missing, and with `limits` ids out of range or shapes that differ."
+    if limits is not None:
+        return check_model_inputs(inputs, input_names, limits.get("input_ids"), limits.get("token_type_ids"))
+    missing = [n for n in input_names if n not in inputs]
+    if missing: raise InputError(f"Inputs {missing} are missing: the model takes {input_names}.")
+
+def run_slot(slot:dict, inputs:dict, input_names:list) -> tuple[object, bool]:
+    "Run one shape's slot on `inputs`: (its output `OrtValue`, whether the inputs had to be copied into its buffers)."
+    bound = slot["inputs"]
+    copied = not all(inputs[n] is bound[n] for n in input_names)  # the caller did not write into the bound buffers
+    if copied:
+        for n in input_names: bound[n].update_inplace(_as_numpy(inputs[n]))
+    slot["session"].run_with_iobinding(slot["binding"], slot["run_options"])
+    return slot["output"], copied
+
+# %% ../nbs/03_session.ipynb #2ce0c44d
+class Runner:
+    "Run an ONNX encoder on batches, in 'plain', 'iobinding' or 'cudagraph' mode."
+    def __init__(self,
+                 path, # the .onnx file
+                 device:str="auto", # 'auto', 'cpu' or 'cuda'
+                 mode:str="plain", # 'plain', 'iobinding' or 'cudagraph' (CUDA only)
+                 max_shapes:int=4, # shapes kept (IO buffers, or captured graphs) in the LRU cache
+                 max_graphs:int=64, # cudagraph: graphs captured in one session before it is rebuilt
+                 check_inputs:bool=True, # refuse ids outside the vocabulary and mismatched shapes before each run
+                 **session_kw, # passed to `create_session` (threads, config, arena, allow_fallback, ...)
+                ):
+        self.device = runner_device(device, mode, max_shapes, max_graphs)
+        self.path, self.mode, self.session_kw, self.check_inputs = Path(path), mode, session_kw, check_inputs
+        self.max_graphs, self.graphs, self.copies = max_graphs, 0, 0
+        self.session = create_session(path, self.device, cuda_graph=mode == "cudagraph", **session_kw)
+        self.shapes = ShapeCache(self._make_slot, maxsize=max_shapes)
+        self.meta = session_metadata(self.session)  # names, types and provenance from the session: no second parse
+        self.input_names, self.output_name, self.output_dtype, self.out_dims = session_io(self.session)
+        self.limits = vocab_limits(self.meta, self.path if check_inputs else None)
+
+    info = property(lambda self: self.session.info, doc="The session's `SessionInfo`: the providers it runs on, down to the node.")
+    def __repr__(self):
+        return f"Runner({self.path.name}, device={self.device}, mode={self.mode}, providers={self.info and self.info.providers})"
+
     def _make_slot(self, shape):
-        "Per-shape state: bound input/output buffers (and for CUDA graphs, the graph id that captures them)."
-        run_options = None
-        if self.mode == "cudagraph":
-            if self.graphs >= self.max_graphs:  # graphs of evicted shapes can never run again: free them all
-                self.shapes.d.clear(); self.graphs = 0
-                self.session = create_session(self.path, "cuda", cuda_graph=True, **self.session_kw)
-            run_options = require_onnxruntime().RunOptions()
-            run_options.add_run_config_entry("gpu_graph_id", str(self.graphs))
-            self.graphs += 1
-        ins, out, bind = bind_shape(self.session, self.input_names, self.output_name, self._out_shape(*shape),
-                                    self.output_dtype, shape, "cuda" if self.device == "cuda" else "cpu")
-        return dict(session=self.session, inputs=ins, output=out, binding=bind, run_options=run_options)
+        "A new shape's slot; in cudagraph mode under the next graph id, in a new session once `max_graphs` were captured."
+        if self.mode == "cudagraph" and self.graphs >= self.max_graphs:  # graphs of evicted shapes never run again: free them
+            self.shapes.d.clear(); self.graphs = 0
+            self.session = create_session(self.path, "cuda", cuda_graph=True, **self.session_kw)
+        gid = self.graphs if self.mode == "cudagraph" else None; self.graphs += gid is not None
+        return shape_slot(self.session, self.input_names, self.output_name, self.out_dims, self.output_dtype, shape,
+                          "cuda" if self.device == "cuda" else "cpu", gid)
 
     def __call__(self, inputs:dict):
         "Run one batch. plain: NumPy out; iobinding/cudagraph: an `OrtValue` on the device (a reused buffer: `.numpy()` copies it)."
-        if self.check_inputs:
-            check_model_inputs(inputs, self.input_names, self.limits.get("input_ids"), self.limits.get("token_type_ids"))
-        else:
-            missing = [n for n in self.input_names if n not in inputs]
-            if missing: raise InputError(f"Inputs {missing} are missing: the model takes {self.input_names}.")
-        if self.mode == "plain":
-            return self.session.run([self.output_name], {n: _as_numpy(inputs[n]) for n in self.input_names})[0]
-        slot = self.shapes[_shape(inputs[self.input_names[0]])]
-        bound = slot["inputs"]
-        if not all(inputs[n] is bound[n] for n in self.input_names):  # the caller did not write into the bound buffers
-            for n in self.input_names: bound[n].update_inplace(_as_numpy(inputs[n]))
-            self.copies += 1
-        slot["session"].run_with_iobinding(slot["binding"], slot["run_options"])
-        return slot["output"]
+        check_runner_inputs(inputs, self.input_names, self.limits if self.check_inputs else None)
+        if self.mode == "plain": return self.session.run([self.output_name], {n: _as_numpy(inputs[n]) for n in self.input_names})[0]
+        out, copied = run_slot(self.shapes[_shape(inputs[self.input_names[0]])], inputs, self.input_names)
+        self.copies += copied
+        return out
 
-    def buffers(self,
-                batch_size:int, # rows of the shape
-                seq_len:int, # tokens of the shape
-               ) -> dict:
-        "The bound input `OrtValue`s of this shape: `update_inplace` them and pass them back to skip the copy step."
+    def buffers(self, batch_size:int, seq_len:int) -> dict:
+        "The bound input `OrtValue`s of the shape (`batch_size`, `seq_len`): `update_inplace` them and pass them back to skip the copy."
         if self.mode == "plain": raise InputError("Plain mode has no bound buffers: use mode='iobinding' or 'cudagraph'.")
         return self.shapes[(batch_size, seq_len)]["inputs"]
 
