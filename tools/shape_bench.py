@@ -7,7 +7,7 @@ A refactor that moves code between files must not make the jobs users run slower
 from their own tree (the baseline from a detached git worktree of REV, imported through PYTHONPATH and checked to be
 the tree's), alternating in rounds (baseline, current, baseline, current, ...), so that drift on the machine hits both:
 - the corpus job, `python -m transformer_opt analyze MiniLM --corpus builtin --corpus-size N`: texts/s of each engine
-  it measures (sentence-transformers, padded ONNX, the engine's FP32 and its recipe), read from its results.json;
+  it measures (sentence-transformers, padded ONNX, the engine's FP32 and its recipe), read from its corpus.json;
   each side has its own work folder, kept over rounds (the first round builds, the later ones reuse the files);
 - the Ray Data scaling run, `python tools/ray_scaling.py --texts N --repeats 1` (each side's own copy of the tool):
   texts/s of one process (1 and 2 threads) and of Ray pools of 1 and 2 single-thread workers.
@@ -32,7 +32,7 @@ def corpus_job(env, cwd, work: Path, out: Path, n: int) -> dict:
     "texts/s per engine of one `analyze --corpus builtin` process."
     run([str(VENV / "bin/python"), "-m", "transformer_opt", "analyze", MINILM, "--corpus", "builtin", "--corpus-size",
          str(n), "--work-dir", str(work), "--out", str(out)], env, cwd)
-    rows = json.loads((out / "results.json").read_text())["rows"]
+    rows = json.loads((out / "corpus.json").read_text())["rows"]
     return {r["engine"]: round(r["texts_per_s"], 1) for r in rows if r.get("texts_per_s")}
 
 
@@ -75,7 +75,7 @@ def main():
            "baseline": {"rev": a.baseline, "commit": commit, "transformer_opt_file": where},
            "corpus_size": a.corpus_size, "scale_texts": a.scale_texts, "rounds": a.rounds,
            "method": "fresh processes per run, interleaved rounds (baseline first); corpus: `analyze --corpus builtin` "
-                     "texts/s per engine from its results.json (own work folder per side, built in round 0); scaling: "
+                     "texts/s per engine from its corpus.json (own work folder per side, built in round 0); scaling: "
                      "`tools/ray_scaling.py --repeats 1` texts/s per configuration; medians over rounds",
            "runs": runs, "median": med, "ratio_current_over_baseline": ratio}
     print(json.dumps({"median": med, "ratio_current_over_baseline": ratio}, indent=1))
