@@ -96,6 +96,34 @@ def tree_cpu_s(pid: int) -> float:
     return sum(st[1] for p in process_tree(pid) if (st := _stat(p))) / TICK
 
 
+# the process groups of a server on Ray Serve, by command line (first match): Ray's HTTP proxy (or HAProxy), our ingress
+# replicas, our engine (or whole-server) replicas, our admission ledger; the rest of the tree is Ray's own (GCS, raylet,
+# Serve's controller, dashboard, idle workers) but for the root process, the driver ("server" for a plain server)
+GROUPS = (("proxy", ("ProxyActor", "haproxy")), ("ingress", (":ingress",)), ("replicas", ("ServeReplica:",)),
+          ("ledger", ("AdmissionLedger",)))
+
+
+def process_group(pid: int, root: int) -> str:
+    try: cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError: return "ray"
+    for group, keys in GROUPS:
+        if any(k in cmd for k in keys): return group
+    return "server" if pid == root else "ray"
+
+
+def group_ticks(pid: int) -> dict:
+    "pid -> (group, CPU ticks so far) over the server's process tree."
+    return {p: (process_group(p, pid), st[1]) for p in process_tree(pid) if (st := _stat(p))}
+
+
+def group_cpu_s(before: dict, after: dict) -> dict:
+    "CPU seconds per group between two `group_ticks` (a process that appeared counts whole; one that left, what it had)."
+    out = {}
+    for p, (g, t) in after.items():
+        out[g] = out.get(g, 0.0) + (t - before.get(p, (g, 0))[1]) / TICK
+    return out
+
+
 def machine_cpu_s() -> tuple[float, float]:
     "(busy, steal) CPU seconds of the whole machine so far, all cores, from the first line of /proc/stat."
     v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
@@ -268,9 +296,14 @@ async def measured(pid: int, coro, a) -> dict:
     if before["machine_busy_pct_before"] > a.quiet_pct:
         print(f"warning: the machine is busy ({before['machine_busy_pct_before']}% of a core) before this point", flush=True)
     cpu0, own0, (busy0, steal0), t0 = tree_cpu_s(pid), time.process_time(), machine_cpu_s(), time.monotonic()
+    groups0 = group_ticks(pid)
     res = await coro
     wall = time.monotonic() - t0
+    groups = group_cpu_s(groups0, group_ticks(pid))
     server, own = tree_cpu_s(pid) - cpu0, time.process_time() - own0
+    sent = res.get("sent_total") or res.get("requests") or 0
+    if sent:  # CPU per request sent (warm-up included, as the CPU is), in each process group of the server
+        res["cpu_ms_per_request_by_group"] = {g: round(1000 * v / sent, 3) for g, v in sorted(groups.items())}
     busy, steal = (x - y for x, y in zip(machine_cpu_s(), (busy0, steal0)))
     pct = lambda x: round(100 * x / wall, 1)
     res["server_cpu_pct_of_one_core"] = pct(server)  # over the whole point, warmup and drain included
@@ -388,7 +421,8 @@ def report(name: str, r: dict):
     print(f"[{name}] {r['mode']:6} {load:>11} T={r['texts_per_request']:<3} n={r['requests']:<5} "
           f"{r['requests_per_s']:7.1f} req/s {r['texts_per_s']:7.1f} texts/s  p50 {lat['p50']} p99 {lat['p99']} ms  "
           f"errors {r['errors']}  CPU%: client {r['client_cpu_pct_of_one_core']} server "
-          f"{r['server_cpu_pct_of_one_core']} other {r.get('other_cpu_pct_of_one_core')}", flush=True)
+          f"{r['server_cpu_pct_of_one_core']} other {r.get('other_cpu_pct_of_one_core')}"
+          f"  CPU ms/request: {r.get('cpu_ms_per_request_by_group')}", flush=True)
 
 
 def method(a) -> str:
@@ -407,7 +441,12 @@ def method(a) -> str:
         f"process, a separate process from the server, and it shares the same {machine()['usable_cpus']} cores "
         f"with the server: its own CPU use is reported per point (client_cpu_pct_of_one_core), and the server's "
         f"(server_cpu_pct_of_one_core, over the whole point with its warmup), and so is whatever else ran on the "
-        f"machine meanwhile (other_cpu_pct_of_one_core, from /proc/stat: a point with a large value was disturbed). Texts: the built-in corpus (2,000 "
+        f"machine meanwhile (other_cpu_pct_of_one_core, from /proc/stat: a point with a large value was disturbed); the "
+        f"server's CPU is also split by process group (cpu_ms_per_request_by_group: CPU ms per request sent, warmup "
+        f"included, from /proc/PID/stat of each process of its tree, grouped by command line: 'proxy' Ray Serve's HTTP "
+        f"proxy or HAProxy, 'ingress' our ingress replicas, 'replicas' our engine or whole-server replicas, 'ledger' our "
+        f"admission ledger, 'server' the root process (the plain server, or the idle driver of --ray), 'ray' the rest: "
+        f"Ray's own GCS, raylet, Serve controller, dashboard, idle workers). Texts: the built-in corpus (2,000 "
         f"paragraphs of stdlib docstrings, mean ~73 characters), cycled from the first one at every point, so every "
         f"server sees the same texts in the same order. Each point: {a.warmup:g} s warmup not counted, then "
         f"{a.duration:g} s measured; throughput = successful answers completed in the window / its length; latency "
@@ -506,7 +545,7 @@ def main(argv=None):
             a.out.write_text(json.dumps(result, indent=1) + "\n")  # after each server: a crash later keeps the rest
     for v in a.variants:  # ours with other layouts, at the two points that decide the defaults
         va = argparse.Namespace(**{**vars(a), "ours_args": v, "concurrency": a.variant_concurrency,
-                                   "batch_concurrency": 0, "open_fraction": 0, "soak": 0})
+                                   "open_fraction": 0, "soak": 0})  # the 32-text point too, where asked
         try: result["variants"][v] = loadtest.run(bench_server(f"ours {v}", va, texts, a.log_dir), use_uvloop=not a.no_uvloop)
         except (RuntimeError, ValueError, OSError) as e:
             print(f"[ours {v}] failed: {e}", file=sys.stderr, flush=True); result["variants"][v] = {"error": str(e)}

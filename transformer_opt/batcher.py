@@ -16,8 +16,8 @@ except ImportError as e:
     raise MissingDependencyError("The server's metrics need prometheus-client: `pip install 'transformer-opt[serve]'`.") from e
 
 # %% auto #0
-__all__ = ['Job', 'QueueItem', 'queue_items', 'cut_batch', 'next_batch', 'company_wait', 'EngineFault', 'settle', 'write_rows',
-           'run_batch', 'ServerMetrics', 'Batcher']
+__all__ = ['Job', 'QueueItem', 'queue_items', 'cut_batch', 'next_batch', 'company_wait', 'EngineFault', 'EngineUnavailable',
+           'settle', 'write_rows', 'run_batch', 'ServerMetrics', 'Batcher']
 
 # %% ../nbs/05a_batcher.ipynb #da69d9f1
 class Job:
@@ -90,6 +90,9 @@ def company_wait(items:list, batch_wait:float, max_batch_size:int, max_batch_tok
 class EngineFault(Exception):
     "The engine failed on a batch: the server's fault (500 for the requests in it), logged once, where it happened."
 
+class EngineUnavailable(EngineFault):
+    "No engine could run the batch (its replica was lost, none came back in time): 503, the client may retry."
+
 def settle(future, value):
     "On the event loop: resolve a request's future (unless its handler already gave up on it)."
     if future.done(): return
@@ -113,8 +116,10 @@ def run_batch(engine, session, batch:list, L:int, metrics, lock) -> None:
     t0 = time.monotonic()
     try: y = engine.run([it.ids for it in batch], L, session)
     except Exception as e:  # a fault of the engine (not of a client): fail the requests it touched, keep serving
-        logging.getLogger("transformer_opt.serve").exception("a batch failed")
-        fault = EngineFault(f"{type(e).__name__}: {e}")
+        log = logging.getLogger("transformer_opt.serve")
+        if isinstance(e, EngineUnavailable): log.warning("a batch found no engine: %s", e)
+        else: log.exception("a batch failed")
+        fault = e if isinstance(e, EngineFault) else EngineFault(f"{type(e).__name__}: {e}")
         for job in {it.job for it in batch}:
             job.failed = True; job.loop.call_soon_threadsafe(settle, job.future, fault)
         return

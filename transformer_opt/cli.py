@@ -114,17 +114,18 @@ def _add_serve_parser(sub):
     c.add_argument("--body-timeout", type=float, default=None, help="seconds to receive a body, 408 past it (default 30)")
     c.add_argument("--drain-grace", type=float, default=None, help="seconds a drain waits before answering what is left "
                    "503 (default 25)")
-    r = s.add_argument_group("Ray Serve: the same server as replicas (05b_serve_ray)")
-    r.add_argument("--ray", action="store_true", help="run as Ray Serve replicas (a local Ray on 127.0.0.1 unless --ray-address)")
-    r.add_argument("--replicas", type=int, default=None, help="fixed replicas (default: as many as the CPUs or GPUs allow)")
-    r.add_argument("--autoscale", default=None, metavar="MIN:MAX", help="replicas between MIN and MAX (Ray Serve's autoscaler)")
+    r = s.add_argument_group("Ray Serve: ingress replicas that batch, engine replicas that run batches (05b_serve_ray)")
+    r.add_argument("--ray", action="store_true", help="run on Ray Serve (a local Ray on 127.0.0.1 unless --ray-address)")
+    r.add_argument("--replicas", type=int, default=None, help="fixed engine replicas (default: as many as the CPUs or GPUs allow)")
+    r.add_argument("--autoscale", default=None, metavar="MIN:MAX", help="engine replicas between MIN and MAX (Ray Serve's autoscaler)")
     r.add_argument("--ray-address", default=None, help="a Ray cluster to join ('auto', 'ray://head:10001')")
     r.add_argument("--threads-per-replica", type=int, default=None, help="CPU threads per replica (default 1)")
     r.add_argument("--gpus-per-replica", type=float, default=None, help="GPUs per replica (CUDA folders; default 1)")
-    r.add_argument("--ingress", choices=["proxy", "haproxy"], default=None, help="Ray Serve's Python proxy (default) or "
-                   "its HAProxy ingress (faster; a local Ray only; its stats ports bind every interface)")
-    r.add_argument("--ray-batching", action="store_true", default=None, help="Ray Serve's @serve.batch in each replica "
-                   "instead of our batcher (for comparison: measured slower)")
+    r.add_argument("--ingress-replicas", type=int, default=None, help="ingress replicas (HTTP, batching; default 1), on one port")
+    r.add_argument("--ingress", choices=["own", "proxy", "haproxy"], default=None, help="how HTTP reaches the service: the "
+                   "ingresses' own uvicorn (default, measured fastest), Ray Serve's proxy, or (--layout replicas) its HAProxy")
+    r.add_argument("--layout", choices=["split", "replicas"], default=None, help="split (default): ingress + engine replicas; "
+                   "replicas: each replica the whole server behind Ray Serve's proxy (for comparison: measured slower)")
 
 # %% ../nbs/08_cli.ipynb #cd3abcbe
 def build_parser() -> argparse.ArgumentParser:

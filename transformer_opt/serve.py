@@ -17,7 +17,7 @@ from . import __version__
 from .core import InputError, MissingDependencyError, builtin_corpus, check_int, quote, row_cosines, usable_cpus
 from .engine import InferenceEngine, softmax
 from .folder import EngineFolderError, engine_device, read_spec
-from .batcher import Batcher, EngineFault, Job, ServerMetrics, settle
+from .batcher import Batcher, EngineFault, EngineUnavailable, Job, ServerMetrics, settle
 try:
     import httptools, uvicorn
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -38,16 +38,17 @@ except ImportError as e:
 __all__ = ['SERVE_CPU_BUDGET', 'NO_SPIN', 'CPU_MIN_FILL', 'SOLO_SESSION', 'MAX_MESSAGE', 'INLINE_TOKENIZE_CHARS', 'ROUTES',
            'OPEN_ROUTES', 'SERVE_FLAGS', 'RAY_ONLY_FLAGS', 'API_KEY_ENV', 'ServeSettings', 'check_api_key',
            'resolve_settings', 'HTTPError', 'error_body', 'check_inputs', 'served_name', 'warmup_shapes', 'warm_rows',
-           'default_max_connections', 'setup_server', 'neighbour_check', 'start_serving', 'begin_drain',
-           'expire_queued', 'stop_engine', 'check_ready', 'overdue', 'shutting_down', 'part_size', 'has_room', 'admit',
-           'admit_later', 'release', 'connection_cap', 'tokenize_request', 'submit_job', 'wait_for_job', 'run_texts',
-           'finish_rows', 'dumps', 'json_response', 'b64_rows', 'public', 'server_info', 'tokens_json', 'run_tokenize',
-           'EmbeddingServer', 'EmbedRequest', 'PredictRequest', 'TokenizeRequest', 'OpenAIEmbeddingRequest',
-           'replay_body', 'ClientGone', 'receive_by', 'key_problem', 'body_too_large', 'size_problem', 'receive_body',
-           'answer_error', 'guard_http', 'Guard', 'create_app', 'head_too_large', 'refuse_connection', 'arm_head_timer',
-           'close_idle', 'head_late', 'open_connection', 'feed_head', 'count_headers', 'finish_head',
-           'rearm_after_answer', 'BoundedHttp', 'bounded_protocol', 'check_setting_names', 'serve', 'api_key_from',
-           'serve_kwargs', 'serve_command']
+           'serving_engine', 'default_max_connections', 'setup_server', 'neighbour_check', 'warm_engine',
+           'start_serving', 'begin_drain', 'expire_queued', 'stop_engine', 'check_ready', 'overdue', 'shutting_down',
+           'part_size', 'has_room', 'admit', 'admit_later', 'release', 'connection_cap', 'tokenize_request',
+           'submit_job', 'wait_for_job', 'run_texts', 'finish_rows', 'dumps', 'json_response', 'b64_rows', 'public',
+           'server_info', 'tokens_json', 'run_tokenize', 'EmbeddingServer', 'EmbedRequest', 'PredictRequest',
+           'TokenizeRequest', 'OpenAIEmbeddingRequest', 'replay_body', 'ClientGone', 'receive_by', 'key_problem',
+           'body_too_large', 'size_problem', 'receive_body', 'answer_error', 'guard_http', 'Guard', 'create_app',
+           'head_too_large', 'refuse_connection', 'arm_head_timer', 'close_idle', 'head_late', 'open_connection',
+           'feed_head', 'count_headers', 'finish_head', 'rearm_after_answer', 'BoundedHttp', 'bounded_protocol',
+           'DrainingServer', 'check_setting_names', 'serve', 'http_server', 'api_key_from', 'serve_kwargs',
+           'serve_command']
 
 # %% ../nbs/05a_serve.ipynb #1c15e6ba
 SERVE_CPU_BUDGET = dict(max_batch_tokens=1024, max_batch_size=32)  # measured online (see the load test)
@@ -201,6 +202,12 @@ def warm_rows(engine:InferenceEngine, b:int, L:int) -> list:
     row = ids[:L - 1] + ids[-1:]
     return [row] * b
 
+def serving_engine(folder, s:ServeSettings, device:str) -> InferenceEngine:
+    "The folder's engine as a server runs it: every session of the resolved layout (and the solo one), no spinning threads."
+    kw = {k: v for k, v in dict(max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size).items() if v is not None}
+    return InferenceEngine.load(folder, device, threads=s.threads, sessions=s.sessions, verify=False,
+                                session=NO_SPIN if device == "cpu" else None, solo=SOLO_SESSION if s.solo else None, **kw)
+
 # %% ../nbs/05a_serve.ipynb #1f9139d0
 def default_max_connections() -> tuple[int, int]:
     "(cap, spare): 3/4 of the file descriptors this process has left, and half of the rest for /health past the cap."
@@ -219,16 +226,14 @@ def setup_server(srv, # the `EmbeddingServer` being made
                  folder, # an engine folder (`transformer-opt build`)
                  settings:ServeSettings|None=None, # limits and layout (None: the defaults)
                  verify:bool=True, # check the folder's files against their SHA-256
+                 engine=None, # an engine to serve instead of loading the folder's (Ray's ingress: `serve_ray.RemoteEngine`)
                 ):
     "Load and check the folder, resolve the settings, and set the state a server starts in (`starting`)."
     srv.folder, settings = Path(folder), settings or ServeSettings()
-    device = engine_device(read_spec(srv.folder, verify), settings.device)  # the folder checked once, here
+    device = engine.device if engine else engine_device(read_spec(srv.folder, verify), settings.device)  # checked once, here
     s = srv.settings = resolve_settings(settings, device)
-    kw = dict(max_batch_tokens=s.max_batch_tokens, max_batch_size=s.max_batch_size)
-    kw = {k: v for k, v in kw.items() if v is not None}
-    e = srv.engine = InferenceEngine.load(srv.folder, device, threads=s.threads, sessions=s.sessions, verify=False,
-                                          session=NO_SPIN if device == "cpu" else None,
-                                          solo=SOLO_SESSION if s.solo else None, **kw)  # one engine, every session
+    e = srv.engine = engine or serving_engine(srv.folder, s, device)
+    if engine: s.sessions, s.threads, s.solo = len(engine.runners), engine.threads, engine.solo is not None  # what it has
     s.max_batch_tokens, s.max_batch_size = e.max_batch_tokens, e.max_batch_size
     cap, srv.spare_connections = default_max_connections()  # counted with the sessions' files open
     if s.max_connections is None: s.max_connections = cap
@@ -262,18 +267,24 @@ def neighbour_check(engine:InferenceEngine, # an engine whose rows may depend on
     return worst
 
 # %% ../nbs/05a_serve.ipynb #379be4ac
+def warm_engine(engine:InferenceEngine, s:ServeSettings) -> tuple[float|None, int]:
+    "For INT8, check batch mates; then run the warm-up shapes on every session: (the INT8 neighbour cosine, shapes run)."
+    cosine = neighbour_check(engine) if engine.precision == "int8" and s.max_batch_size > 1 else None
+    shapes = warmup_shapes(engine, s.max_batch_tokens, s.max_batch_size)
+    for k in engine.session_names:
+        for b, L in shapes: engine.run(warm_rows(engine, b, L), L, k)
+    return cosine, len(shapes)
+
 def start_serving(srv):
     "Warm up (and, for INT8, check batch mates), then start the batcher and report ready. Runs in a thread."
     try:
         s = srv.settings
-        if srv.engine.precision == "int8" and s.max_batch_size > 1: srv.neighbour_cosine = neighbour_check(srv.engine)
-        shapes = warmup_shapes(srv.engine, s.max_batch_tokens, s.max_batch_size)
-        for k in srv.engine.session_names:
-            for b, L in shapes: srv.engine.run(warm_rows(srv.engine, b, L), L, k)
+        if getattr(srv.engine, "remote", False): srv.neighbour_cosine, shapes = srv.engine.neighbour_cosine, 0  # warm there
+        else: srv.neighbour_cosine, shapes = warm_engine(srv.engine, s)
         srv.tokenizer_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
         srv.batcher = Batcher(srv.engine, s.max_batch_tokens, s.max_batch_size, s.batch_wait, srv.metrics, s.solo, s.min_fill)
         srv.phase = "ready"
-        logging.getLogger("transformer_opt.serve").info("ready: %s (%d shapes warmed up)", srv.name, len(shapes))
+        logging.getLogger("transformer_opt.serve").info("ready: %s (%d shapes warmed up)", srv.name, shapes)
     except Exception as e:  # a server that cannot start says why on /health and in its log
         srv.phase, srv.problem = "failed", f"{type(e).__name__}: {e}"
         logging.getLogger("transformer_opt.serve").error("cannot serve: %s", srv.problem)
@@ -517,7 +528,8 @@ class EmbeddingServer:
                  folder, # an engine folder (`transformer-opt build`)
                  settings:ServeSettings|None=None, # limits and layout (None: the defaults)
                  verify:bool=True, # check the folder's files against their SHA-256
-                ): setup_server(self, folder, settings, verify)
+                 engine=None, # an engine to serve instead of the folder's (Ray's ingress: `serve_ray.RemoteEngine`)
+                ): setup_server(self, folder, settings, verify, engine)
 
     # its phases: starting -> ready (or failed) -> draining
     start = start_serving
@@ -727,6 +739,11 @@ async def guard_http(app, srv, scope, receive, send):
     except ClientGone: timing["failure"] = "client_gone"
     except HTTPError as e:
         if "code" not in status: await answer_error(scope, send_timed, e)
+    except EngineUnavailable as e:  # no engine replica could run its batch: the client may retry (logged where it happened)
+        timing["failure"] = "replica_lost"
+        if "code" not in status:
+            await answer_error(scope, send_timed, HTTPError(503, f"No engine could run this request ({e}): retry shortly.",
+                                                            "Unhealthy", "replica_lost", headers={"Retry-After": "1"}))
     except Exception as e:  # a bug, or the engine's fault: a JSON 500 through this door, logged once
         if not isinstance(e, EngineFault):
             logging.getLogger("transformer_opt.serve").exception("internal error on %s", path)
@@ -932,7 +949,7 @@ def bounded_protocol(srv:EmbeddingServer) -> type:
     return type("BoundedHttp", (BoundedHttp,), {"srv": srv})
 
 # %% ../nbs/05a_serve.ipynb #c238eb6a
-class _DrainingServer(uvicorn.Server):
+class DrainingServer(uvicorn.Server):
     "uvicorn's server, which on SIGTERM/SIGINT first drains the app (`EmbeddingServer.begin_drain`), and exits 0."
     def __init__(self, config, srv:EmbeddingServer):
         super().__init__(config); self.srv = srv
@@ -965,13 +982,17 @@ def serve(folder, # an engine folder
     check_int("port", port, 0, 65535)
     check_setting_names(settings)
     srv = EmbeddingServer(folder, ServeSettings(**settings))  # a bad folder or setting stops here, before binding
-    s, app = srv.settings, create_app(srv)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, http=bounded_protocol(srv),
-                            ws="none", timeout_keep_alive=s.idle_timeout, timeout_graceful_shutdown=s.drain_grace + 2,
-                            limit_concurrency=None)
     logging.getLogger("transformer_opt.serve").info("serving %s on http://%s:%d (at most %d connections)", srv.name, host,
-                                                    port, s.max_connections)
-    _DrainingServer(config, srv).run()
+                                                    port, srv.settings.max_connections)
+    http_server(srv, host, port, log_level).run()
+
+def http_server(srv:EmbeddingServer, host:str, port:int, log_level:str="info") -> DrainingServer:
+    "uvicorn for `srv`'s app: bounded connections (`BoundedHttp`), its idle timeout, and a drain on SIGTERM."
+    s = srv.settings
+    config = uvicorn.Config(create_app(srv), host=host, port=port, log_level=log_level, access_log=False,
+                            http=bounded_protocol(srv), ws="none", timeout_keep_alive=s.idle_timeout,
+                            timeout_graceful_shutdown=s.drain_grace + 2, limit_concurrency=None)
+    return DrainingServer(config, srv)
 
 # %% ../nbs/05a_serve.ipynb #544dee4d
 SERVE_FLAGS = ("max_batch_tokens", "max_batch_size", "max_concurrent_inputs", "max_client_batch", "max_input_chars",
@@ -979,7 +1000,8 @@ SERVE_FLAGS = ("max_batch_tokens", "max_batch_size", "max_concurrent_inputs", "m
                "device", "max_connections", "max_header_bytes", "max_headers", "header_timeout", "idle_timeout", "body_timeout",
                "drain_grace")
 
-RAY_ONLY_FLAGS = ("replicas", "autoscale", "ray_address", "threads_per_replica", "gpus_per_replica", "ingress", "ray_batching")
+RAY_ONLY_FLAGS = ("replicas", "autoscale", "ray_address", "threads_per_replica", "gpus_per_replica", "ingress", "layout",
+                  "ingress_replicas")
 API_KEY_ENV = "TRANSFORMER_OPT_API_KEY"
 
 def api_key_from(args) -> str | None:
