@@ -280,7 +280,7 @@ class IngressReplica:
     "Ray Serve replica of the split: the server of `05a_serve` (HTTP, limits, tokenizer, queue, batcher) on a `RemoteEngine`."
     def __init__(self, engine, # the engine deployment's handle
                  package, settings:dict, # the folder and `ServeSettings` fields, as for `EngineReplica`
-                 slots:int, # batches in flight at once (the engine replicas' sessions together)
+                 slots:int, # batches in flight at once (the engine replicas' sessions and queued batches together)
                  ledger:str, lapse:float=10.0, # the admission ledger's actor name and lapse
                  http:dict|None=None, # {'host', 'port'}: serve on its own uvicorn (None: behind Ray Serve's proxy)
                 ):
